@@ -1,0 +1,259 @@
+"""Typed ports for every Cloudflare binding the workers use.
+
+Each Protocol is named after the Cloudflare API it stands for and mirrors the call and result shapes of
+the wrapped Python Workers SDK (>= 1.3): Python values go in, results come back as dicts that also allow
+attribute access (:class:`edgerag.jsdict.AttrDict` locally, ``JsDict`` at the edge), lists, or
+``memoryview`` for bytes.
+
+Options follow the SDK convention: JS option objects can be passed either as a trailing dict or as
+keyword arguments (Pyodide turns keyword arguments into a trailing options object), so
+``kv.put(k, v, expirationTtl=60)`` and ``kv.put(k, v, {"expirationTtl": 60})`` are the same call.
+The Protocols spell the keyword form, which is the one worker code uses.
+
+Two implementations exist: the real bindings at the edge (handed over untouched by each
+``entry.py``) and the local emulators in ``edgerag_local``. The contract suites in ``tests/contract``
+pin the behaviour both must share. To add a binding: add its Protocol here, an emulator module in
+``edgerag_local``, a contract suite, and its wrangler-config section in ``edgerag_local.config``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Iterable, Mapping, Sequence
+from typing import Any, Literal, Protocol, runtime_checkable
+
+__all__ = [
+    "D1Database",
+    "D1PreparedStatement",
+    "KVNamespace",
+    "R2Bucket",
+    "R2Object",
+    "R2ObjectBody",
+    "VectorizeIndex",
+    "Ai",
+    "Queue",
+    "Message",
+    "MessageBatch",
+    "Fetcher",
+    "RateLimit",
+    "ExecutionContext",
+]
+
+# ---------------------------------------------------------------------------------------------- D1
+
+
+@runtime_checkable
+class D1PreparedStatement(Protocol):
+    """``db.prepare(sql)``; ``bind`` returns a new statement with the values bound."""
+
+    def bind(self, *values: Any) -> D1PreparedStatement: ...
+
+    async def all(self) -> Any:
+        """``{"success": True, "results": [row dicts], "meta": {...}}``."""
+
+    async def run(self) -> Any:
+        """Same shape as :meth:`all`."""
+
+    async def first(self, column: str | None = None) -> Any:
+        """The first row as a dict (or None); with ``column``, that column's value."""
+
+    async def raw(self, *, columnNames: bool = False) -> list[list[Any]]:  # noqa: N803
+        """Rows as lists; with ``columnNames=True`` the first list holds the column names."""
+
+
+@runtime_checkable
+class D1Database(Protocol):
+    def prepare(self, query: str) -> D1PreparedStatement: ...
+
+    async def batch(self, statements: Sequence[D1PreparedStatement]) -> list[Any]:
+        """Run statements in one implicit transaction: all succeed or none is applied."""
+
+    async def exec(self, query: str) -> Any:
+        """Run one or more ``;``-separated statements without bindings: ``{"count", "duration"}``."""
+
+
+# ---------------------------------------------------------------------------------------------- KV
+
+KVType = Literal["text", "json", "arrayBuffer", "stream"]
+
+
+@runtime_checkable
+class KVNamespace(Protocol):
+    async def get(self, key: str | Sequence[str], type: KVType = "text", **options: Any) -> Any:
+        """A value (str / parsed JSON / memoryview) or None; with a list of keys, a dict key -> value."""
+
+    async def getWithMetadata(  # noqa: N802
+        self, key: str | Sequence[str], type: KVType = "text", **options: Any
+    ) -> Any:
+        """``{"value", "metadata"}`` (both None when the key is absent)."""
+
+    async def put(
+        self,
+        key: str,
+        value: str | bytes | memoryview,
+        *,
+        expiration: int | None = None,
+        expirationTtl: int | None = None,  # noqa: N803
+        metadata: Any = None,
+    ) -> None: ...
+
+    async def delete(self, key: str) -> None: ...
+
+    async def list(
+        self, *, prefix: str | None = None, limit: int = 1000, cursor: str | None = None
+    ) -> Any:
+        """``{"keys": [{"name", "expiration"?, "metadata"?}], "list_complete", "cursor"?}``."""
+
+
+# ---------------------------------------------------------------------------------------------- R2
+
+
+@runtime_checkable
+class R2Object(Protocol):
+    key: str
+    size: int
+    etag: str
+    httpEtag: str  # noqa: N815
+    version: str
+    uploaded: Any
+    httpMetadata: Mapping[str, Any]  # noqa: N815
+    customMetadata: Mapping[str, str]  # noqa: N815
+
+
+@runtime_checkable
+class R2ObjectBody(R2Object, Protocol):
+    async def text(self) -> str: ...
+
+    async def json(self) -> Any: ...
+
+    async def arrayBuffer(self) -> memoryview: ...  # noqa: N802
+
+    async def bytes(self) -> bytes: ...
+
+
+@runtime_checkable
+class R2Bucket(Protocol):
+    async def put(
+        self,
+        key: str,
+        value: str | bytes | memoryview | None,
+        *,
+        httpMetadata: Mapping[str, Any] | None = None,  # noqa: N803
+        customMetadata: Mapping[str, str] | None = None,  # noqa: N803
+    ) -> R2Object: ...
+
+    async def get(self, key: str, *, range: Mapping[str, int] | None = None) -> R2ObjectBody | None: ...
+
+    async def head(self, key: str) -> R2Object | None: ...
+
+    async def delete(self, keys: str | Sequence[str]) -> None: ...
+
+    async def list(
+        self,
+        *,
+        prefix: str | None = None,
+        limit: int = 1000,
+        cursor: str | None = None,
+        delimiter: str | None = None,
+    ) -> Any:
+        """``{"objects": [R2Object], "truncated", "cursor"?, "delimitedPrefixes": [str]}``."""
+
+
+# ---------------------------------------------------------------------------------------- Vectorize
+
+
+@runtime_checkable
+class VectorizeIndex(Protocol):
+    async def insert(self, vectors: Sequence[Mapping[str, Any]]) -> Any:
+        """``{"mutationId"}``; fails if any id already exists."""
+
+    async def upsert(self, vectors: Sequence[Mapping[str, Any]]) -> Any: ...
+
+    async def query(self, vector: Sequence[float], **options: Any) -> Any:
+        """``{"count", "matches": [{"id", "score", "values"?, "metadata"?, "namespace"?}]}``.
+
+        Options: ``topK``, ``namespace``, ``returnValues``, ``returnMetadata`` ("none" | "indexed" |
+        "all"), ``filter``.
+        """
+
+    async def queryById(self, vector_id: str, **options: Any) -> Any: ...  # noqa: N802
+
+    async def getByIds(self, ids: Sequence[str]) -> list[Any]: ...  # noqa: N802
+
+    async def deleteByIds(self, ids: Sequence[str]) -> Any: ...  # noqa: N802
+
+    async def describe(self) -> Any: ...
+
+
+# --------------------------------------------------------------------------------------- Workers AI
+
+
+@runtime_checkable
+class Ai(Protocol):
+    async def run(self, model: str, inputs: Mapping[str, Any], **options: Any) -> Any: ...
+
+
+# ------------------------------------------------------------------------------------------- Queues
+
+
+@runtime_checkable
+class Queue(Protocol):
+    """A queue producer binding."""
+
+    async def send(
+        self, body: Any, *, contentType: str | None = None, delaySeconds: int | None = None  # noqa: N803
+    ) -> None: ...
+
+    async def sendBatch(  # noqa: N802
+        self, messages: Iterable[Mapping[str, Any]], *, delaySeconds: int | None = None  # noqa: N803
+    ) -> None: ...
+
+
+@runtime_checkable
+class Message(Protocol):
+    id: str
+    timestamp: Any
+    body: Any
+    attempts: int
+
+    def ack(self) -> None: ...
+
+    def retry(self, *, delaySeconds: int | None = None) -> None: ...  # noqa: N803
+
+
+@runtime_checkable
+class MessageBatch(Protocol):
+    queue: str
+    messages: Sequence[Message]
+
+    def ackAll(self) -> None: ...  # noqa: N802
+
+    def retryAll(self, *, delaySeconds: int | None = None) -> None: ...  # noqa: N802,N803
+
+
+# ---------------------------------------------------------------------------- Service bindings, misc
+
+
+@runtime_checkable
+class Fetcher(Protocol):
+    """A service binding. Besides ``fetch``, every public method of the target entrypoint is callable
+    over RPC as an attribute (``await env.DEDALUS.health()``)."""
+
+    async def fetch(self, url: str, **init: Any) -> Any: ...
+
+    def __getattr__(self, name: str) -> Any: ...
+
+
+@runtime_checkable
+class RateLimit(Protocol):
+    async def limit(self, options: Mapping[str, str]) -> Any:
+        """``{"success": bool}`` for ``{"key": ...}``."""
+
+
+@runtime_checkable
+class ExecutionContext(Protocol):
+    def waitUntil(self, awaitable: Awaitable[Any]) -> None: ...  # noqa: N802
+
+    def passThroughOnException(self) -> None: ...  # noqa: N802
+
+
+StreamBody = AsyncIterator[bytes]
