@@ -1,0 +1,1 @@
+"""dedalus: the LLM and agent worker (provider routing, retries, fallbacks, streaming, usage)."""

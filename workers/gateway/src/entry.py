@@ -1,0 +1,15 @@
+"""Edge entry for the gateway worker: the only gateway module that touches the Workers SDK.
+
+It hands the real request, env and ctx to the same ASGI application the local runtime serves; all
+behaviour lives in the ``gateway`` package.
+"""
+
+import asgi
+from workers import WorkerEntrypoint
+
+from gateway.app import get_app
+
+
+class Default(WorkerEntrypoint):
+    async def fetch(self, request):
+        return await asgi.fetch(get_app(), request, self.env, self.ctx)

@@ -1,0 +1,1 @@
+"""gateway: the public HTTPS API (tenants, API keys, rate limits, documents, search, chat, tools)."""

@@ -1,0 +1,1 @@
+"""ingest: the queue consumer that turns uploaded documents into chunks, vectors and FTS rows."""
