@@ -1,0 +1,86 @@
+"""The local stand-in for the Workers SDK behaves like the SDK surface the entries use."""
+
+import sys
+
+import pytest
+from edgerag_local import sdk
+from fastapi import FastAPI
+from fastapi import Request as FastAPIRequest
+from fastapi.responses import StreamingResponse
+
+
+async def test_response_json_builds_and_reads() -> None:
+    response = sdk.Response.json({"a": 1}, status=201, headers={"x-k": "v"})
+    assert response.status == 201
+    assert response.headers["content-type"] == "application/json"
+    assert response.headers["x-k"] == "v"
+    assert await response.json() == {"a": 1}
+
+
+async def test_body_can_be_read_once() -> None:
+    response = sdk.Response("hello")
+    assert await response.text() == "hello"
+    with pytest.raises(TypeError, match="already been used"):
+        await response.text()
+
+
+def test_status_outside_range_is_rejected() -> None:
+    with pytest.raises(ValueError, match="outside 200-599"):
+        sdk.Response("x", status=101)
+
+
+async def test_asgi_bridge_puts_env_in_scope_and_decodes_paths() -> None:
+    app = FastAPI()
+
+    @app.post("/items/{name}")
+    async def item(name: str, request: FastAPIRequest) -> dict[str, object]:
+        return {
+            "name": name,
+            "q": request.query_params["q"],
+            "env": request.scope["env"]["who"],
+            "body": (await request.body()).decode(),
+        }
+
+    request = sdk.Request("https://edge.example/items/a%20b?q=1", method="POST", body=b"data")
+    response = await sdk.asgi_fetch(app, request, {"who": "env"})
+    assert response.status == 200
+    assert await response.json() == {"name": "a b", "q": "1", "env": "env", "body": "data"}
+
+
+async def test_asgi_bridge_streams_chunks_as_produced() -> None:
+    app = FastAPI()
+
+    @app.get("/events")
+    async def events() -> StreamingResponse:
+        async def gen():  # type: ignore[no-untyped-def]
+            for i in range(3):
+                yield f"data: {i}\n\n"
+
+        return StreamingResponse(gen(), media_type="text/event-stream")
+
+    response = await sdk.asgi_fetch(app, sdk.Request("http://h/events"), {})
+    assert response.headers["content-type"].startswith("text/event-stream")
+    chunks = [chunk async for chunk in response.body]
+    assert b"".join(chunks) == b"data: 0\n\ndata: 1\n\ndata: 2\n\n"
+    assert len(chunks) >= 3
+
+
+async def test_asgi_bridge_propagates_exceptions_before_the_response_starts() -> None:
+    async def broken(scope, receive, send):  # type: ignore[no-untyped-def]
+        raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        await sdk.asgi_fetch(broken, sdk.Request("http://h/"), {})
+
+
+def test_install_registers_stand_ins_but_never_shadows_a_real_module(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delitem(sys.modules, "workers", raising=False)
+    monkeypatch.delitem(sys.modules, "asgi", raising=False)
+    sdk.install()
+    import workers  # type: ignore[import-not-found]
+
+    assert workers.WorkerEntrypoint is sdk.WorkerEntrypoint
+    real = type(sys)("workers")
+    monkeypatch.setitem(sys.modules, "workers", real)
+    with pytest.raises(RuntimeError, match="refusing to shadow"):
+        sdk.install()
