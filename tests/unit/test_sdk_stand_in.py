@@ -20,8 +20,24 @@ async def test_response_json_builds_and_reads() -> None:
 async def test_body_can_be_read_once() -> None:
     response = sdk.Response("hello")
     assert await response.text() == "hello"
-    with pytest.raises(TypeError, match="already been used"):
+    with pytest.raises(OSError, match="Body already used"):
         await response.text()
+
+
+async def test_headers_are_case_insensitive_and_multi_valued() -> None:
+    response = sdk.Response("x", headers=[("Set-Cookie", "a=1"), ("set-cookie", "b=2")])
+    assert response.headers.get_all("set-cookie") == ["a=1", "b=2"]
+    request = sdk.Request("http://h/", method="post", headers={"X-Key": "v"})
+    assert request.headers["x-key"] == "v"
+    assert request.method == "POST"
+
+
+def test_python_generators_are_not_valid_bodies() -> None:
+    async def gen():  # type: ignore[no-untyped-def]
+        yield b"x"
+
+    with pytest.raises(TypeError, match="Unsupported type in Response"):
+        sdk.Response(gen())
 
 
 def test_status_outside_range_is_rejected() -> None:

@@ -19,13 +19,15 @@ import json as _json
 import sys
 import types
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, MutableMapping
+from email.message import Message
+from http import HTTPMethod
+from http.client import HTTPMessage
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-import httpx
-
 __all__ = [
     "ExecutionContext",
+    "ReadableStream",
     "Request",
     "Response",
     "WorkerEntrypoint",
@@ -33,7 +35,34 @@ __all__ = [
     "install",
 ]
 
-Body = str | bytes | memoryview | AsyncIterator[bytes] | None
+HeadersInit = Mapping[str, str] | list[tuple[str, str]] | Message | None
+
+
+class ReadableStream:
+    """Stands for a JS ``ReadableStream``: the only streaming body a ``Response`` accepts.
+
+    At the edge a Python (async) generator is not a valid body; streams come from the ASGI bridge (a
+    ``TransformStream``) or from bindings such as ``AI.run(..., stream=True)``. Local code producing a
+    stream must do it the same way, so ``Response`` rejects bare generators.
+    """
+
+    def __init__(self, source: AsyncIterator[bytes]) -> None:
+        self._source = source
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return self._source
+
+
+Body = str | bytes | memoryview | ReadableStream | None
+
+
+def _headers(init: HeadersInit) -> HTTPMessage:
+    """Headers as the SDK exposes them: an ``http.client.HTTPMessage`` (case-insensitive, multi-valued)."""
+    message = HTTPMessage()
+    items = init.items() if isinstance(init, Mapping | Message) else (init or [])
+    for key, value in items:
+        message[key] = value
+    return message
 
 
 class ExecutionContext:
@@ -80,7 +109,7 @@ class _BodyMixin:
 
     async def bytes(self) -> builtins.bytes:
         if self._used:
-            raise TypeError("Body has already been used. It can only be used once.")
+            raise OSError("Body already used")
         self._used = True
         return await _collect(self._body)
 
@@ -98,7 +127,7 @@ class _BodyMixin:
     def body(self) -> AsyncIterator[builtins.bytes]:
         async def stream() -> AsyncIterator[builtins.bytes]:
             if self._used:
-                raise TypeError("Body has already been used. It can only be used once.")
+                raise OSError("Body already used")
             self._used = True
             source = self._body
             if source is None:
@@ -118,14 +147,20 @@ class Request(_BodyMixin):
         url: str,
         *,
         method: str = "GET",
-        headers: Mapping[str, str] | list[tuple[str, str]] | httpx.Headers | None = None,
+        headers: HeadersInit = None,
         body: Body = None,
     ) -> None:
         self.url = url
-        self.method = method.upper()
-        self.headers = httpx.Headers(headers)
+        self.method = HTTPMethod(method.upper())
+        self.headers = _headers(headers)
+        _check_body(body)
         self._body = body
         self._used = False
+
+
+def _check_body(body: object) -> None:
+    if body is not None and not isinstance(body, str | bytes | memoryview | ReadableStream):
+        raise TypeError(f"Unsupported type in Response: {type(body).__name__}")
 
 
 class Response(_BodyMixin):
@@ -133,14 +168,16 @@ class Response(_BodyMixin):
         self,
         body: Body = None,
         status: int = 200,
-        statusText: str = "",
-        headers: Mapping[str, str] | list[tuple[str, str]] | httpx.Headers | None = None,
+        status_text: str = "",
+        headers: HeadersInit = None,
     ) -> None:
+        status = int(status)
         if not 200 <= status <= 599:
             raise ValueError(f"Response status {status} is outside 200-599")
+        _check_body(body)
         self.status = status
-        self.statusText = statusText
-        self.headers = httpx.Headers(headers)
+        self.status_text = status_text
+        self.headers = _headers(headers)
         if isinstance(body, str) and "content-type" not in self.headers:
             self.headers["content-type"] = "text/plain;charset=UTF-8"
         self._body = body
@@ -199,9 +236,7 @@ async def asgi_fetch(app: ASGIApp, request: Request, env: Any, ctx: Any = None) 
         "raw_path": (parts.path or "/").encode(),
         "query_string": parts.query.encode(),
         "root_path": "",
-        "headers": [
-            (k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in request.headers.multi_items()
-        ],
+        "headers": [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in request.headers.items()],
         "server": (host, port),
         "client": ("127.0.0.1", 0),
         "env": env,
@@ -256,7 +291,7 @@ async def asgi_fetch(app: ASGIApp, request: Request, env: Any, ctx: Any = None) 
         await task
 
     headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in start.get("headers", [])]
-    return Response(chunks(), status=int(start["status"]), headers=headers)
+    return Response(ReadableStream(chunks()), status=int(start["status"]), headers=headers)
 
 
 def install() -> None:
@@ -265,10 +300,12 @@ def install() -> None:
     workers_mod.WorkerEntrypoint = WorkerEntrypoint  # type: ignore[attr-defined]
     workers_mod.Request = Request  # type: ignore[attr-defined]
     workers_mod.Response = Response  # type: ignore[attr-defined]
+    workers_mod.ReadableStream = ReadableStream  # type: ignore[attr-defined]
     workers_mod.__edgerag_stand_in__ = True  # type: ignore[attr-defined]
     asgi_mod = types.ModuleType("asgi", "edgerag local stand-in for the Workers ASGI bridge")
     asgi_mod.fetch = asgi_fetch  # type: ignore[attr-defined]
     asgi_mod.__edgerag_stand_in__ = True  # type: ignore[attr-defined]
+    workers_mod.asgi = asgi_mod  # type: ignore[attr-defined]  # `from workers import asgi` (current form)
     for name, module in (("workers", workers_mod), ("asgi", asgi_mod)):
         existing = sys.modules.get(name)
         if existing is not None and not getattr(existing, "__edgerag_stand_in__", False):

@@ -3,9 +3,9 @@
 A :class:`LocalFetcher` stands for one ``[[services]]`` binding. ``fetch`` builds a request and hands
 it to the target worker's ``fetch`` handler; any other attribute is an RPC method of the target
 entrypoint class. Arguments and results make a serialisation round-trip that accepts what Workers RPC
-accepts (str, numbers, bool, None, list, dict with string keys, datetime, bytes/memoryview, Request,
-Response, callables) and raises ``TypeError`` for what it rejects (tuple, bytearray, set, awaitables,
-arbitrary objects), so a value that cannot cross the binding at the edge cannot cross it here. Dicts
+accepts (str, numbers, bool, None, list, set, dict with string keys, datetime, bytes/memoryview,
+Request, Response, callables) and raises ``TypeError`` for what it rejects (tuple,
+bytearray, awaitables, arbitrary objects), so a value that cannot cross the binding at the edge cannot cross it here. Dicts
 come back as :class:`~edgerag.jsdict.AttrDict`, like ``JsDict`` results of the wrapped SDK.
 
 The target is resolved lazily through a :class:`ServiceTarget`, so workers can bind to each other in
@@ -55,7 +55,9 @@ def rpc_clone(value: Any, *, _depth: int = 0, _path: str = "value") -> Any:
         return value
     if isinstance(value, Request | Response):
         return value
-    if isinstance(value, tuple | bytearray | set | frozenset):
+    if isinstance(value, set | frozenset):
+        return {rpc_clone(v, _depth=_depth + 1, _path=f"{_path} item") for v in value}
+    if isinstance(value, tuple | bytearray):
         raise RpcSerializationError(
             f"{_path}: {type(value).__name__} cannot be serialized over Workers RPC "
             "(use a list, bytes or a dict)"
@@ -74,8 +76,8 @@ def rpc_clone(value: Any, *, _depth: int = 0, _path: str = "value") -> Any:
     if callable(value):
         return value  # crosses as a stub that calls back into the sender
     raise RpcSerializationError(
-        f"{_path}: {type(value).__name__} cannot be serialized over Workers RPC; send plain data "
-        "(dict, list, str, numbers, bool, None)"
+        f"DataCloneError: {_path}: {type(value).__name__} could not be cloned; send plain data "
+        "(dict, list, str, numbers, bool, None; pydantic models must be model_dump()ed)"
     )
 
 
@@ -129,9 +131,7 @@ class LocalFetcher:
             cls = target.entrypoint(self._entrypoint)
             method = getattr(cls, name, None)
             if name in _NOT_RPC or method is None or not callable(method):
-                raise ServiceBindingError(
-                    f'TypeError: The RPC receiver does not implement the method "{name}".'
-                )
+                raise ServiceBindingError(f"TypeError: Method {name} does not exist")
             instance = target.new_instance(cls, ExecutionContext())
             result = getattr(instance, name)(*cloned)
             if inspect.isawaitable(result):
