@@ -4,8 +4,7 @@ It hands the real request, env and ctx to the same ASGI application the local ru
 behaviour lives in the ``gateway`` package.
 """
 
-import asgi
-from workers import WorkerEntrypoint
+from workers import WorkerEntrypoint, asgi
 
 from gateway.app import get_app
 

@@ -4,9 +4,9 @@ A :class:`LocalFetcher` stands for one ``[[services]]`` binding. ``fetch`` build
 it to the target worker's ``fetch`` handler; any other attribute is an RPC method of the target
 entrypoint class. Arguments and results make a serialisation round-trip that accepts what Workers RPC
 accepts (str, numbers, bool, None, list, set, dict with string keys, datetime, bytes/memoryview,
-Request, Response, callables) and raises ``TypeError`` for what it rejects (tuple,
-bytearray, awaitables, arbitrary objects), so a value that cannot cross the binding at the edge cannot cross it here. Dicts
-come back as :class:`~edgerag.jsdict.AttrDict`, like ``JsDict`` results of the wrapped SDK.
+Request, Response, callables) and raises ``TypeError`` for what it rejects (tuple, bytearray,
+awaitables, arbitrary objects), so a value that cannot cross the binding at the edge cannot cross it
+here. Dicts come back as :class:`~edgerag.jsdict.AttrDict`, like ``JsDict`` results of the wrapped SDK.
 
 The target is resolved lazily through a :class:`ServiceTarget`, so workers can bind to each other in
 any order; the host provides the targets.
