@@ -1,14 +1,18 @@
 """The gateway's ASGI application, built once per isolate on first use (never at import time).
 
 Routes reach the bindings through ``request.scope["env"]``, which the Workers ASGI bridge (and the local
-runtime's stand-in for it) fills in for every request.
+runtime's stand-in for it) fills in for every request. Errors leave as problem+json (gateway.errors).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI
+
+from gateway.deps import get_env
+from gateway.errors import install_problem_handlers
+from gateway.routes import admin, documents, keys, search
 
 __all__ = ["build_app", "get_app"]
 
@@ -16,14 +20,20 @@ _app: FastAPI | None = None
 
 
 def build_app() -> FastAPI:
-    app = FastAPI(title="edgerag gateway", version="0.1.0")
+    app = FastAPI(
+        title="edgerag gateway",
+        version="0.1.0",
+        description="Multi-tenant retrieval API: documents, hybrid search, API keys.",
+    )
+    install_problem_handlers(app)
 
-    @app.get("/health")
-    async def health(request: Request) -> dict[str, Any]:
-        env = request.scope["env"]
+    @app.get("/health", tags=["health"])
+    async def health(env: Any = Depends(get_env)) -> dict[str, Any]:
         dedalus = await env.DEDALUS.health()
-        return {"service": "gateway", "status": "ok", "dedalus": dedalus}
+        return {"service": "gateway", "status": "ok", "dedalus": dict(dedalus)}
 
+    for router in (admin.router, keys.router, documents.router, search.router):
+        app.include_router(router)
     return app
 
 

@@ -1,0 +1,269 @@
+"""Documents and their chunks in D1 (the FTS5 index follows ``chunks`` through triggers).
+
+Writes that must not be half-done go through ``db.batch``, which D1 runs atomically: replacing a
+document's chunks and marking it ``ready`` is one batch, so a failure leaves the previous state intact.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from edgerag.ports import D1Database
+from edgerag.problems import NotFound
+from edgerag.store.d1 import fetch_all, fetch_one, now_iso, run, statement
+
+__all__ = ["ChunkRow", "DocumentRecord", "DocumentStore", "NewChunk"]
+
+Status = Literal["queued", "processing", "ready", "failed"]
+
+
+@dataclass(frozen=True)
+class DocumentRecord:
+    id: str
+    tenant_id: str
+    title: str
+    filename: str | None
+    content_type: str
+    size_bytes: int
+    r2_key: str
+    content_sha256: str
+    status: Status
+    error: str | None
+    chunk_count: int
+    metadata: dict[str, Any]
+    attempts: int
+    created_at: str
+    updated_at: str
+
+    def to_public(self) -> dict[str, Any]:
+        """The API representation (no storage keys)."""
+        return {
+            "id": self.id,
+            "title": self.title,
+            "filename": self.filename,
+            "content_type": self.content_type,
+            "size_bytes": self.size_bytes,
+            "sha256": self.content_sha256,
+            "status": self.status,
+            "error": self.error,
+            "chunk_count": self.chunk_count,
+            "metadata": self.metadata,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+        }
+
+
+@dataclass(frozen=True)
+class NewChunk:
+    id: str
+    seq: int
+    text: str
+    char_start: int
+    char_end: int
+    token_count: int
+
+
+@dataclass(frozen=True)
+class ChunkRow:
+    id: str
+    document_id: str
+    seq: int
+    text: str
+    title: str
+
+
+def _document(row: dict[str, Any]) -> DocumentRecord:
+    return DocumentRecord(
+        id=row["id"],
+        tenant_id=row["tenant_id"],
+        title=row["title"],
+        filename=row["filename"],
+        content_type=row["content_type"],
+        size_bytes=row["size_bytes"],
+        r2_key=row["r2_key"],
+        content_sha256=row["content_sha256"],
+        status=row["status"],
+        error=row["error"],
+        chunk_count=row["chunk_count"],
+        metadata=json.loads(row["metadata"] or "{}"),
+        attempts=row["attempts"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+    )
+
+
+class DocumentStore:
+    def __init__(self, db: D1Database) -> None:
+        self._db = db
+
+    async def create(
+        self,
+        *,
+        document_id: str,
+        tenant_id: str,
+        title: str,
+        filename: str | None,
+        content_type: str,
+        size_bytes: int,
+        r2_key: str,
+        sha256: str,
+        metadata: dict[str, Any],
+    ) -> DocumentRecord:
+        now = now_iso()
+        await run(
+            self._db,
+            "INSERT INTO documents (id, tenant_id, title, filename, content_type, size_bytes, r2_key,"
+            " content_sha256, status, metadata, created_at, updated_at)"
+            " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'queued', ?9, ?10, ?10)",
+            document_id,
+            tenant_id,
+            title,
+            filename,
+            content_type,
+            size_bytes,
+            r2_key,
+            sha256,
+            json.dumps(metadata, separators=(",", ":")),
+            now,
+        )
+        return await self.get(tenant_id, document_id)
+
+    async def find(self, tenant_id: str, document_id: str) -> DocumentRecord | None:
+        row = await fetch_one(
+            self._db, "SELECT * FROM documents WHERE id = ?1 AND tenant_id = ?2", document_id, tenant_id
+        )
+        return None if row is None else _document(row)
+
+    async def get(self, tenant_id: str, document_id: str) -> DocumentRecord:
+        record = await self.find(tenant_id, document_id)
+        if record is None:
+            raise NotFound(f"no document {document_id}")
+        return record
+
+    async def list(
+        self, tenant_id: str, *, limit: int, after: tuple[str, str] | None = None, status: Status | None = None
+    ) -> list[DocumentRecord]:
+        """Newest first; ``after`` is the (created_at, id) of the last item of the previous page."""
+        clauses: list[str] = ["tenant_id = ?1"]
+        params: list[Any] = [tenant_id]
+        if status is not None:
+            params.append(status)
+            clauses.append(f"status = ?{len(params)}")
+        if after is not None:
+            params += [after[0], after[1]]
+            n = len(params)
+            clauses.append(f"(created_at < ?{n - 1} OR (created_at = ?{n - 1} AND id < ?{n}))")
+        params.append(limit)
+        sql = (
+            f"SELECT * FROM documents WHERE {' AND '.join(clauses)}"
+            f" ORDER BY created_at DESC, id DESC LIMIT ?{len(params)}"
+        )
+        return [_document(r) for r in await fetch_all(self._db, sql, *params)]
+
+    async def delete(self, tenant_id: str, document_id: str) -> bool:
+        """Delete the document row; chunks and FTS rows follow through the cascade and triggers."""
+        return (
+            await run(self._db, "DELETE FROM documents WHERE id = ?1 AND tenant_id = ?2", document_id, tenant_id)
+            > 0
+        )
+
+    async def mark_processing(self, tenant_id: str, document_id: str) -> int:
+        """Count an attempt; returns the number of attempts so far (0 if the document is gone)."""
+        await run(
+            self._db,
+            "UPDATE documents SET status = 'processing', attempts = attempts + 1, updated_at = ?3"
+            " WHERE id = ?1 AND tenant_id = ?2 AND status != 'ready'",
+            document_id,
+            tenant_id,
+            now_iso(),
+        )
+        row = await fetch_one(
+            self._db, "SELECT attempts FROM documents WHERE id = ?1 AND tenant_id = ?2", document_id, tenant_id
+        )
+        return 0 if row is None else int(row["attempts"])
+
+    async def mark_failed(self, tenant_id: str, document_id: str, reason: str) -> None:
+        """Mark failed and drop any chunks (one atomic batch): a failed document has no partial index."""
+        await self._db.batch(
+            [
+                statement(self._db, "DELETE FROM chunks WHERE document_id = ?1 AND tenant_id = ?2", document_id,
+                          tenant_id),
+                statement(
+                    self._db,
+                    "UPDATE documents SET status = 'failed', error = ?3, chunk_count = 0, updated_at = ?4"
+                    " WHERE id = ?1 AND tenant_id = ?2",
+                    document_id,
+                    tenant_id,
+                    reason[:1000],
+                    now_iso(),
+                ),
+            ]
+        )
+
+    async def chunk_ids(self, tenant_id: str, document_id: str) -> list[str]:
+        rows = await fetch_all(
+            self._db,
+            "SELECT id FROM chunks WHERE document_id = ?1 AND tenant_id = ?2 ORDER BY seq",
+            document_id,
+            tenant_id,
+        )
+        return [r["id"] for r in rows]
+
+    async def replace_chunks(
+        self, tenant_id: str, document_id: str, title: str, chunks: Sequence[NewChunk]
+    ) -> None:
+        """Swap in a document's chunks and mark it ready, atomically (a redelivery leaves one copy)."""
+        now = now_iso()
+        batch = [statement(self._db, "DELETE FROM chunks WHERE document_id = ?1 AND tenant_id = ?2",
+                           document_id, tenant_id)]
+        for chunk in chunks:
+            batch.append(
+                statement(
+                    self._db,
+                    "INSERT INTO chunks (id, tenant_id, document_id, seq, text, title, char_start, char_end,"
+                    " token_count, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                    chunk.id,
+                    tenant_id,
+                    document_id,
+                    chunk.seq,
+                    chunk.text,
+                    title,
+                    chunk.char_start,
+                    chunk.char_end,
+                    chunk.token_count,
+                    now,
+                )
+            )
+        batch.append(
+            statement(
+                self._db,
+                "UPDATE documents SET status = 'ready', error = NULL, chunk_count = ?3, updated_at = ?4"
+                " WHERE id = ?1 AND tenant_id = ?2",
+                document_id,
+                tenant_id,
+                len(chunks),
+                now,
+            )
+        )
+        await self._db.batch(batch)
+
+    async def chunks_by_ids(self, tenant_id: str, chunk_ids: Sequence[str]) -> dict[str, ChunkRow]:
+        """The tenant's chunks among ``chunk_ids`` (others' ids are silently absent)."""
+        found: dict[str, ChunkRow] = {}
+        for start in range(0, len(chunk_ids), 90):  # stay under D1's 100 bound parameters
+            part = list(chunk_ids[start : start + 90])
+            marks = ", ".join(f"?{i}" for i in range(2, len(part) + 2))
+            rows = await fetch_all(
+                self._db,
+                f"SELECT c.id, c.document_id, c.seq, c.text, d.title FROM chunks c"
+                f" JOIN documents d ON d.id = c.document_id"
+                f" WHERE c.tenant_id = ?1 AND c.id IN ({marks})",
+                tenant_id,
+                *part,
+            )
+            for r in rows:
+                found[r["id"]] = ChunkRow(r["id"], r["document_id"], r["seq"], r["text"], r["title"])
+        return found

@@ -1,0 +1,72 @@
+"""Request-scoped dependencies: the env, settings, the authenticated principal, scopes, rate limits.
+
+Routes declare what they need (``principal: Principal = Depends(require(Scope.WRITE))``); tests can
+swap any of these with ``app.dependency_overrides``.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from edgerag.keys import Scope
+from edgerag.problems import Forbidden, RateLimited, Unauthorized
+from edgerag.settings import load_settings
+from edgerag.store.tenants import Principal, TenantStore
+from fastapi import Depends, Request
+
+from gateway.settings import GatewaySettings
+
+__all__ = ["get_env", "get_settings", "require", "require_operator"]
+
+
+def get_env(request: Request) -> Any:
+    return request.scope["env"]
+
+
+def get_settings(env: Any = Depends(get_env)) -> GatewaySettings:
+    return load_settings(GatewaySettings, env)
+
+
+def _bearer(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
+
+
+async def _principal(request: Request, env: Any = Depends(get_env)) -> Principal:
+    token = _bearer(request)
+    if token is None:
+        raise Unauthorized("send an API key as 'Authorization: Bearer <key>'")
+    principal = await TenantStore(env.DB).authenticate(token)
+    if principal is None:
+        raise Unauthorized("the API key is unknown or has been revoked")
+    return principal
+
+
+def require(scope: Scope) -> Callable[..., Awaitable[Principal]]:
+    """A dependency that authenticates the caller, checks ``scope`` and applies the tenant's rate limit."""
+
+    async def dependency(principal: Principal = Depends(_principal), env: Any = Depends(get_env)) -> Principal:
+        if not principal.allows(scope):
+            raise Forbidden(f"this API key lacks the '{scope.value}' scope")
+        limiter = getattr(env, "RATE_LIMITER", None)
+        if limiter is not None:
+            outcome = await limiter.limit({"key": principal.tenant_id})
+            if not outcome["success"]:
+                raise RateLimited("the tenant's request rate limit is exceeded", retry_after=60)
+        return principal
+
+    return dependency
+
+
+async def require_operator(request: Request, settings: GatewaySettings = Depends(get_settings)) -> None:
+    """Admin endpoints: the operator secret, compared in constant time; disabled when unset."""
+    token = _bearer(request)
+    if not settings.admin_token:
+        raise Forbidden("the admin API is disabled: set the ADMIN_TOKEN secret to enable it")
+    if token is None or not hmac.compare_digest(token.encode(), settings.admin_token.encode()):
+        raise Unauthorized("the admin API needs the operator token as 'Authorization: Bearer <token>'")

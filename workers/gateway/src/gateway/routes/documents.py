@@ -1,0 +1,194 @@
+"""Documents: upload (multipart file or JSON text), list, get, delete.
+
+Upload order keeps "nothing half-written": the original goes to R2, then the D1 row (``queued``), then
+the ingest message; if a later step fails the earlier ones are undone before the error is returned.
+Delete removes vectors, then the R2 object, then the D1 row (chunks and FTS rows cascade), so a
+failure part-way leaves the document visible and a repeated DELETE finishes the job.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import logging
+from typing import Any, Literal
+
+from edgerag.contracts.ingest import IngestMessage
+from edgerag.extract import SUPPORTED_CONTENT_TYPES, sniff_content_type
+from edgerag.ids import chunk_id, new_id
+from edgerag.keys import Scope
+from edgerag.problems import BadRequest, PayloadTooLarge, ServiceUnavailable, UnsupportedMediaType, ValidationFailed
+from edgerag.store.d1 import now_iso
+from edgerag.store.documents import DocumentStore
+from edgerag.store.tenants import Principal
+from fastapi import APIRouter, Depends, Query, Request, Response
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from starlette.datastructures import UploadFile
+
+from gateway.deps import get_env, get_settings, require
+from gateway.settings import GatewaySettings
+
+router = APIRouter(prefix="/v1/documents", tags=["documents"])
+log = logging.getLogger("edgerag.gateway")
+
+_MULTIPART_OVERHEAD = 64 * 1024  # boundaries and form fields around the file itself
+
+
+class TextDocument(BaseModel):
+    """A document sent as JSON text."""
+
+    model_config = ConfigDict(extra="forbid")
+    title: str = Field(min_length=1, max_length=500)
+    text: str = Field(min_length=1)
+    content_type: Literal["text/plain", "text/markdown"] = "text/plain"
+    metadata: dict[str, str | int | float | bool] = Field(default_factory=dict, max_length=32)
+
+
+def _base_type(content_type: str | None) -> str:
+    return (content_type or "").split(";", 1)[0].strip().lower()
+
+
+def _document_type(declared: str | None, filename: str | None) -> str:
+    base = _base_type(declared)
+    if base in ("", "application/octet-stream"):
+        base = sniff_content_type(filename) or base
+    if base not in SUPPORTED_CONTENT_TYPES:
+        raise UnsupportedMediaType(
+            f"cannot ingest {base or 'an untyped file'}; supported: {', '.join(sorted(SUPPORTED_CONTENT_TYPES))}"
+        )
+    return base
+
+
+async def _read_upload(request: Request, limit: int) -> tuple[bytes, str, str | None, str, dict[str, Any]]:
+    """(data, title, filename, content_type, metadata) from a multipart or JSON request."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit + _MULTIPART_OVERHEAD:
+        raise PayloadTooLarge(f"the upload is {declared} bytes; the limit is {limit} bytes")
+    kind = _base_type(request.headers.get("content-type"))
+    if kind == "application/json":
+        try:
+            doc = TextDocument.model_validate_json(await request.body())
+        except ValidationError as exc:
+            raise ValidationFailed.from_pydantic(exc) from exc
+        data = doc.text.encode("utf-8")
+        return data, doc.title, None, doc.content_type, dict(doc.metadata)
+    if kind == "multipart/form-data":
+        form = await request.form(max_files=1, max_fields=8, max_part_size=limit + 1)
+        upload = form.get("file")
+        if not isinstance(upload, UploadFile):
+            raise BadRequest("multipart uploads need a 'file' part")
+        data = await upload.read(limit + 1)
+        content_type = _document_type(upload.content_type, upload.filename)
+        title = form.get("title")
+        title = title if isinstance(title, str) and title.strip() else (upload.filename or "untitled")
+        metadata: dict[str, Any] = {}
+        raw_metadata = form.get("metadata")
+        if isinstance(raw_metadata, str) and raw_metadata.strip():
+            try:
+                metadata = json.loads(raw_metadata)
+            except json.JSONDecodeError as exc:
+                raise BadRequest(f"'metadata' must be a JSON object: {exc}") from exc
+            if not isinstance(metadata, dict):
+                raise BadRequest("'metadata' must be a JSON object")
+        return data, title.strip()[:500], upload.filename, content_type, metadata
+    raise UnsupportedMediaType("send multipart/form-data with a 'file' part, or application/json text")
+
+
+@router.post("", status_code=202)
+async def upload_document(
+    request: Request,
+    principal: Principal = Depends(require(Scope.WRITE)),
+    env: Any = Depends(get_env),
+    settings: GatewaySettings = Depends(get_settings),
+) -> dict[str, Any]:
+    data, title, filename, content_type, metadata = await _read_upload(request, settings.max_upload_bytes)
+    if len(data) > settings.max_upload_bytes:
+        raise PayloadTooLarge(f"the document exceeds the {settings.max_upload_bytes}-byte limit")
+    if not data.strip():
+        raise ValidationFailed("the document is empty", errors=[{"loc": ["body"], "msg": "empty", "type": "empty"}])
+    tenant = principal.tenant_id
+    document_id = new_id("doc")
+    r2_key = f"tenants/{tenant}/documents/{document_id}/original"
+    sha256 = hashlib.sha256(data).hexdigest()
+    store = DocumentStore(env.DB)
+    await env.FILES.put(
+        r2_key,
+        data,
+        httpMetadata={"contentType": content_type},
+        customMetadata={"tenant_id": tenant, "document_id": document_id},
+    )
+    try:
+        record = await store.create(
+            document_id=document_id, tenant_id=tenant, title=title, filename=filename, content_type=content_type,
+            size_bytes=len(data), r2_key=r2_key, sha256=sha256, metadata=metadata,
+        )
+    except Exception:
+        await env.FILES.delete(r2_key)
+        raise
+    message = IngestMessage(
+        v=1, tenant_id=tenant, document_id=document_id, r2_key=r2_key, content_type=content_type,
+        sha256=sha256, enqueued_at=now_iso(),
+    )
+    try:
+        await env.INGEST_QUEUE.send(message.to_body(), contentType="json")
+    except Exception as exc:
+        log.exception("could not enqueue %s", document_id)
+        await store.delete(tenant, document_id)
+        await env.FILES.delete(r2_key)
+        raise ServiceUnavailable("the ingestion queue is unavailable; nothing was stored, try again") from exc
+    return {"document": record.to_public(), "status_url": f"/v1/documents/{document_id}"}
+
+
+def _encode_cursor(created_at: str, document_id: str) -> str:
+    return base64.urlsafe_b64encode(f"{created_at}|{document_id}".encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[str, str]:
+    try:
+        created_at, _, document_id = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode().partition("|")
+    except (binascii.Error, UnicodeDecodeError) as exc:
+        raise BadRequest("the cursor is not one this API returned") from exc
+    if not created_at or not document_id:
+        raise BadRequest("the cursor is not one this API returned")
+    return created_at, document_id
+
+
+@router.get("")
+async def list_documents(
+    limit: int = Query(20, ge=1, le=100),
+    cursor: str | None = Query(None, max_length=200),
+    status: Literal["queued", "processing", "ready", "failed"] | None = None,
+    principal: Principal = Depends(require(Scope.READ)),
+    env: Any = Depends(get_env),
+) -> dict[str, Any]:
+    after = _decode_cursor(cursor) if cursor else None
+    page = await DocumentStore(env.DB).list(principal.tenant_id, limit=limit + 1, after=after, status=status)
+    more = len(page) > limit
+    page = page[:limit]
+    next_cursor = _encode_cursor(page[-1].created_at, page[-1].id) if more and page else None
+    return {"documents": [d.to_public() for d in page], "next_cursor": next_cursor}
+
+
+@router.get("/{document_id}")
+async def get_document(
+    document_id: str, principal: Principal = Depends(require(Scope.READ)), env: Any = Depends(get_env)
+) -> dict[str, Any]:
+    return (await DocumentStore(env.DB).get(principal.tenant_id, document_id)).to_public()
+
+
+@router.delete("/{document_id}", status_code=204)
+async def delete_document(
+    document_id: str, principal: Principal = Depends(require(Scope.WRITE)), env: Any = Depends(get_env)
+) -> Response:
+    store = DocumentStore(env.DB)
+    record = await store.get(principal.tenant_id, document_id)
+    ids = set(await store.chunk_ids(principal.tenant_id, document_id))
+    ids.update(chunk_id(document_id, seq) for seq in range(record.chunk_count))
+    ordered = sorted(ids)
+    for start in range(0, len(ordered), 1000):
+        await env.VECTORS.deleteByIds(ordered[start : start + 1000])
+    await env.FILES.delete(record.r2_key)
+    await store.delete(principal.tenant_id, document_id)
+    return Response(status_code=204)

@@ -1,0 +1,140 @@
+"""Hybrid search: FTS5 bm25 over the tenant's chunks + vector search in the tenant's namespace, fused
+with weighted reciprocal rank fusion.
+
+Both retrievers are tenant-scoped below the route: the keyword query filters ``chunks.tenant_id`` and
+the vector query runs in the tenant's Vectorize namespace; vector hits are then resolved through D1 with
+the tenant filter again, so an id that is not the tenant's (or a vector whose chunk no longer exists)
+never reaches a response.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from edgerag.embedding import Embedder
+from edgerag.retrieval.fts_query import build_match_query
+from edgerag.retrieval.fusion import fuse
+from edgerag.store.d1 import fetch_all
+from edgerag.store.documents import ChunkRow, DocumentStore
+
+__all__ = ["SearchHit", "SearchRequest", "SearchResult", "hybrid_search"]
+
+Mode = Literal["hybrid", "keyword", "vector"]
+_CANDIDATES = 100  # per retriever; Vectorize allows topK <= 100 without values/metadata
+_SNIPPET_CHARS = 240
+
+
+@dataclass(frozen=True)
+class SearchRequest:
+    tenant_id: str
+    query: str
+    top_k: int
+    mode: Mode = "hybrid"
+    document_ids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    chunk_id: str
+    document_id: str
+    title: str
+    seq: int
+    snippet: str
+    score: float
+    retrievers: dict[str, int]
+
+
+@dataclass
+class SearchResult:
+    hits: list[SearchHit]
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+
+async def keyword_candidates(db: Any, request: SearchRequest, limit: int) -> list[str]:
+    match = build_match_query(request.query)
+    if match is None:
+        return []
+    params: list[Any] = [match, request.tenant_id]
+    doc_filter = ""
+    if request.document_ids:
+        marks = ", ".join(f"?{i}" for i in range(3, 3 + len(request.document_ids)))
+        doc_filter = f" AND c.document_id IN ({marks})"
+        params += list(request.document_ids)
+    params.append(limit)
+    rows = await fetch_all(
+        db,
+        "SELECT c.id FROM chunks_fts JOIN chunks c ON c.rowid = chunks_fts.rowid"
+        f" WHERE chunks_fts MATCH ?1 AND c.tenant_id = ?2{doc_filter}"
+        f" ORDER BY bm25(chunks_fts, 2.0, 1.0) LIMIT ?{len(params)}",
+        *params,
+    )
+    return [r["id"] for r in rows]
+
+
+async def vector_candidates(vectors: Any, embedding: Sequence[float], request: SearchRequest, limit: int) -> list[str]:
+    options: dict[str, Any] = {"topK": limit, "namespace": request.tenant_id, "returnMetadata": "none"}
+    if request.document_ids:
+        options["filter"] = {"document_id": {"$in": list(request.document_ids)}}
+    result = await vectors.query(list(embedding), options)
+    return [m["id"] for m in result["matches"]]
+
+
+def snippet(text: str, query: str) -> str:
+    """A window of the chunk around the first query term it contains."""
+    terms = [t for t in re.findall(r"\w+", query.lower()) if len(t) > 2]
+    lower = text.lower()
+    positions = [p for p in (lower.find(t) for t in terms) if p >= 0]
+    start = max(0, min(positions) - _SNIPPET_CHARS // 3) if positions else 0
+    window = text[start : start + _SNIPPET_CHARS].strip()
+    return ("…" if start > 0 else "") + window + ("…" if start + _SNIPPET_CHARS < len(text) else "")
+
+
+async def hybrid_search(
+    env: Any,
+    request: SearchRequest,
+    embedder: Embedder,
+    weights: dict[str, float],
+    rrf_k: int,
+) -> SearchResult:
+    timings: dict[str, float] = {}
+    began = time.perf_counter()
+    ranked: dict[str, list[str]] = {}
+    if request.mode in ("hybrid", "keyword"):
+        t = time.perf_counter()
+        ranked["keyword"] = await keyword_candidates(env.DB, request, _CANDIDATES)
+        timings["keyword_ms"] = (time.perf_counter() - t) * 1000
+    if request.mode in ("hybrid", "vector"):
+        t = time.perf_counter()
+        embedding = await embedder.embed_one(request.query)
+        timings["embed_ms"] = (time.perf_counter() - t) * 1000
+        t = time.perf_counter()
+        ranked["vector"] = await vector_candidates(env.VECTORS, embedding, request, _CANDIDATES)
+        timings["vector_ms"] = (time.perf_counter() - t) * 1000
+    t = time.perf_counter()
+    active = {name: weights[name] for name in ranked}
+    if request.mode != "hybrid" or not any(active.values()):
+        active = {name: 1.0 for name in ranked}
+    # Resolve more candidates than asked so that ids dropped below (gone, or not the tenant's) still
+    # leave top_k results.
+    fused = fuse(ranked, active, k=rrf_k, limit=min(len(set().union(*ranked.values())), request.top_k * 2 + 10))
+    rows: dict[str, ChunkRow] = await DocumentStore(env.DB).chunks_by_ids(request.tenant_id, [h.id for h in fused])
+    hits = [
+        SearchHit(
+            chunk_id=h.id,
+            document_id=rows[h.id].document_id,
+            title=rows[h.id].title,
+            seq=rows[h.id].seq,
+            snippet=snippet(rows[h.id].text, request.query),
+            score=h.score,
+            retrievers=dict(h.ranks),
+        )
+        for h in fused
+        if h.id in rows
+    ][: request.top_k]
+    timings["fusion_ms"] = (time.perf_counter() - t) * 1000
+    timings["total_ms"] = (time.perf_counter() - began) * 1000
+    return SearchResult(hits, {k: round(v, 2) for k, v in timings.items()})

@@ -1,0 +1,134 @@
+"""Ingest one document: R2 object -> text -> chunks -> embeddings -> Vectorize + D1 (chunks, FTS).
+
+Idempotent by construction: chunk and vector ids are derived from (document id, position), vectors are
+upserted, and the D1 side replaces the document's chunks and marks it ``ready`` in one atomic batch. A
+redelivered message therefore converges on exactly one copy of every chunk.
+
+Nothing half-written: the planned chunk count is recorded before any vector is written, so a failure
+(this attempt's, or a later give-up from the dead-letter queue) knows which vector ids to delete and
+leaves the document ``failed`` with no chunks, FTS rows or vectors.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from edgerag.chunking import ChunkingSettings, chunk_text
+from edgerag.contracts.ingest import IngestMessage
+from edgerag.embedding import Embedder
+from edgerag.extract import ExtractionError, UnsupportedContentType, extract_text
+from edgerag.ids import chunk_id
+from edgerag.store.d1 import run
+from edgerag.store.documents import DocumentStore, NewChunk
+from edgerag.tokens import estimate_tokens
+
+from ingest.settings import IngestSettings
+
+__all__ = ["PermanentFailure", "ingest_document", "discard_document_index", "embedding_input"]
+
+log = logging.getLogger("edgerag.ingest")
+
+_TITLE_TOKENS = 48  # the title rides along in every embedded chunk; keep it short
+_UPSERT_BATCH = 500  # Vectorize accepts at most 1000 vectors per call from a Worker
+
+
+class PermanentFailure(Exception):
+    """Retrying cannot help (unsupported type, undecodable file, changed content): fail the document."""
+
+
+@dataclass(frozen=True)
+class IngestOutcome:
+    document_id: str
+    status: str
+    chunks: int
+
+
+def embedding_input(title: str, text: str) -> str:
+    """What gets embedded for a chunk: a short title prefix gives the chunk its document's context."""
+    words = title.split()
+    while words and estimate_tokens(" ".join(words)) > _TITLE_TOKENS:
+        words.pop()
+    short = " ".join(words)
+    return f"{short}\n\n{text}" if short else text
+
+
+async def ingest_document(env: Any, settings: IngestSettings, message: IngestMessage) -> IngestOutcome:
+    store = DocumentStore(env.DB)
+    document = await store.find(message.tenant_id, message.document_id)
+    if document is None:
+        # Deleted while queued: nothing to do, and nothing must be written for it.
+        return IngestOutcome(message.document_id, "deleted", 0)
+    if document.status == "ready" and document.content_sha256 == message.sha256:
+        return IngestOutcome(document.id, "ready", document.chunk_count)
+    await store.mark_processing(message.tenant_id, message.document_id)
+
+    obj = await env.FILES.get(message.r2_key)
+    if obj is None:
+        raise PermanentFailure(f"the uploaded file {message.r2_key} is missing from storage")
+    data = bytes(await obj.arrayBuffer())
+    if hashlib.sha256(data).hexdigest() != message.sha256:
+        raise PermanentFailure("the stored file does not match the uploaded file's SHA-256")
+    try:
+        extracted = extract_text(data, message.content_type, document.filename)
+    except (UnsupportedContentType, ExtractionError) as exc:
+        raise PermanentFailure(str(exc)) from exc
+
+    chunking = ChunkingSettings(
+        max_tokens=settings.chunk_max_tokens, overlap_tokens=settings.chunk_overlap_tokens
+    )
+    chunks = chunk_text(extracted.text, chunking)
+    if not chunks:
+        raise PermanentFailure("the document contains no text")
+    planned = [
+        NewChunk(chunk_id(document.id, c.seq), c.seq, c.text, c.char_start, c.char_end, c.token_estimate)
+        for c in chunks
+    ]
+    # Record how many vectors this attempt may write before writing any, so cleanup can find them.
+    await _record_planned(env, message, len(planned))
+    embedder = Embedder(env.AI, settings.embedding_model, batch_size=settings.embed_batch_size)
+    vectors = await embedder.embed([embedding_input(document.title, c.text) for c in planned])
+    records = [
+        {
+            "id": c.id,
+            "values": v,
+            "namespace": message.tenant_id,
+            "metadata": {"tenant_id": message.tenant_id, "document_id": document.id, "seq": c.seq},
+        }
+        for c, v in zip(planned, vectors, strict=True)
+    ]
+    for start in range(0, len(records), _UPSERT_BATCH):
+        await env.VECTORS.upsert(records[start : start + _UPSERT_BATCH])
+    # A previous attempt with another chunking may have written more vectors: drop the surplus.
+    surplus = [chunk_id(document.id, seq) for seq in range(len(planned), max(document.chunk_count, 0))]
+    if surplus:
+        await env.VECTORS.deleteByIds(surplus)
+    await store.replace_chunks(message.tenant_id, document.id, document.title, planned)
+    return IngestOutcome(document.id, "ready", len(planned))
+
+
+async def _record_planned(env: Any, message: IngestMessage, count: int) -> None:
+    await run(
+        env.DB,
+        "UPDATE documents SET chunk_count = MAX(chunk_count, ?3) WHERE id = ?1 AND tenant_id = ?2",
+        message.document_id,
+        message.tenant_id,
+        count,
+    )
+
+
+async def discard_document_index(env: Any, tenant_id: str, document_id: str, reason: str) -> None:
+    """Fail a document and remove everything an attempt may have indexed for it."""
+    store = DocumentStore(env.DB)
+    document = await store.find(tenant_id, document_id)
+    if document is None:
+        return
+    known = set(await store.chunk_ids(tenant_id, document_id))
+    known.update(chunk_id(document_id, seq) for seq in range(document.chunk_count))
+    ids = sorted(known)
+    for start in range(0, len(ids), 1000):
+        await env.VECTORS.deleteByIds(ids[start : start + 1000])
+    await store.mark_failed(tenant_id, document_id, reason)
+    log.warning("document %s failed: %s", document_id, reason)
