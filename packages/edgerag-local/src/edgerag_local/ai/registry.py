@@ -1,0 +1,151 @@
+"""Which model ids the local Workers AI can serve, and what serves each.
+
+A :class:`ModelRegistry` maps a Workers AI model id (``@cf/...`` as configured in the workers, or an
+honest ``@local/...`` id) to an implementation with ``run(inputs) -> dict`` and ``describe() -> dict``.
+Asking for any other id fails like Workers AI does for an unknown model (code 5007), and the message
+lists the ids this runtime serves, so a worker configured with a model the local runtime cannot run
+fails at its first call with a clear reason instead of returning made-up output.
+
+:func:`default_registry` is what the local host binds as ``env.AI``: the three bge embedding stand-ins,
+the WordLlama base model under its own name, and the reranker stand-in. No text-generation (LLM) id is
+registered: nothing that ships in a wheel can stand in for one honestly yet. To add a model (an LLM
+stand-in later), write a class with ``task``, ``run`` and ``describe`` and register it here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from edgerag.jsdict import AttrDict
+
+from edgerag_local.errors import AiError
+
+from .embeddings import AiLimits, EmbeddingModel
+from .reranker import Reranker
+from .schema import NO_SUCH_MODEL
+from .wordllama_base import StaticEmbedder, load_wordllama
+
+__all__ = [
+    "BGE_BASE",
+    "BGE_LARGE",
+    "BGE_RERANKER",
+    "BGE_SMALL",
+    "WORDLLAMA",
+    "AiModel",
+    "ModelInfo",
+    "ModelRegistry",
+    "count_tokens",
+    "default_registry",
+]
+
+BGE_SMALL = "@cf/baai/bge-small-en-v1.5"
+BGE_BASE = "@cf/baai/bge-base-en-v1.5"
+BGE_LARGE = "@cf/baai/bge-large-en-v1.5"
+WORDLLAMA = "@local/wordllama-l2-supercat-256"
+BGE_RERANKER = "@cf/baai/bge-reranker-base"
+
+# A BERT tokenizer wraps every input in [CLS] ... [SEP]; both count against bge's 512-token limit.
+_BERT_SPECIAL_TOKENS = 2
+
+
+class AiModel(Protocol):
+    """What a registered model provides: its task name, a synchronous run, and a description."""
+
+    task: str
+
+    def run(self, inputs: Mapping[str, Any]) -> Any: ...
+
+    def describe(self) -> dict[str, Any]: ...
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    id: str
+    task: str
+    description: str
+
+    def as_dict(self) -> AttrDict:
+        return AttrDict({"id": self.id, "task": self.task, "description": self.description})
+
+
+class ModelRegistry:
+    """Model id -> implementation, in registration order."""
+
+    def __init__(self) -> None:
+        self._models: dict[str, tuple[AiModel, str]] = {}
+
+    def register(self, model_id: str, impl: AiModel, description: str) -> None:
+        if model_id in self._models:
+            raise ValueError(f"model {model_id!r} is already registered")
+        self._models[model_id] = (impl, description)
+
+    def __contains__(self, model_id: object) -> bool:
+        return model_id in self._models
+
+    def ids(self) -> list[str]:
+        return list(self._models)
+
+    def get(self, model_id: str) -> AiModel:
+        try:
+            return self._models[model_id][0]
+        except KeyError:
+            served = ", ".join(self._models) or "none"
+            raise AiError(
+                f"AiError: {NO_SUCH_MODEL}: No such model {model_id} or task "
+                f"(the local runtime serves: {served})"
+            ) from None
+
+    def info(self, model_id: str) -> ModelInfo:
+        impl = self.get(model_id)
+        return ModelInfo(id=model_id, task=impl.task, description=self._models[model_id][1])
+
+    def models(self) -> list[AttrDict]:
+        """``[{"id", "task", "description"}]`` for every served model."""
+        return [self.info(model_id).as_dict() for model_id in self._models]
+
+
+def default_registry(
+    limits: AiLimits | None = None, *, base: Callable[[], StaticEmbedder] = load_wordllama
+) -> ModelRegistry:
+    """The models the local host serves. Building it loads nothing; the model loads at first use."""
+    limits = limits or AiLimits()
+    registry = ModelRegistry()
+    stand_in = (
+        "LOCAL STAND-IN for {name} ({dims} d): WordLlama l2_supercat_256 (256 d, packaged in the "
+        "wordllama wheel) mapped isometrically into {dims} d; similarities are WordLlama's, vectors are "
+        "not comparable with real bge vectors"
+    )
+    for model_id, dims in ((BGE_SMALL, 384), (BGE_BASE, 768), (BGE_LARGE, 1024)):
+        registry.register(
+            model_id,
+            EmbeddingModel(
+                model_id, dims=dims, special_tokens=_BERT_SPECIAL_TOKENS, limits=limits, base=base
+            ),
+            stand_in.format(name=model_id.rsplit("/", 1)[-1], dims=dims),
+        )
+    registry.register(
+        WORDLLAMA,
+        EmbeddingModel(WORDLLAMA, dims=256, special_tokens=0, limits=limits, base=base),
+        "WordLlama l2_supercat_256 static embeddings (256 d, Llama-2 tokenizer), packaged in the wordllama "
+        "wheel; mean pooling, L2-normalised",
+    )
+    registry.register(
+        BGE_RERANKER,
+        Reranker(BGE_RERANKER, base=base),
+        "LOCAL STAND-IN for bge-reranker-base, not a cross-encoder: (1 + cosine) / 2 between WordLlama "
+        "vectors of the query and each context",
+    )
+    return registry
+
+
+def count_tokens(model: str, text: str, registry: ModelRegistry | None = None) -> int:
+    """Tokens ``text`` counts against ``model``'s input limit in the local runtime.
+
+    Only embedding models have a token count; any other id raises :class:`AiError`.
+    """
+    impl = (registry or default_registry()).get(model)
+    if not isinstance(impl, EmbeddingModel):
+        raise AiError(f"AiError: {model} has no input token limit in the local runtime")
+    return impl.count_tokens(text)
