@@ -38,6 +38,7 @@ __all__ = [
 ]
 
 _VECTOR_KEYS = frozenset({"id", "values", "namespace", "metadata"})
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 def vectorize_error(op: str, reason: str, code: int | None = None) -> VectorizeError:
@@ -93,11 +94,10 @@ def _as_float_array(values: Any, where: str) -> npt.NDArray[np.float64] | None:
 
 
 def _to_float32(arr: npt.NDArray[np.float64]) -> npt.NDArray[np.float32] | None:
-    if not np.isfinite(arr).all():
+    # Vectorize stores float32, so a float64 beyond float32's range would become Infinity.
+    if not np.isfinite(arr).all() or (arr.size and np.abs(arr).max() > _FLOAT32_MAX):
         return None
-    # Vectorize stores float32; a float64 outside float32's range would become Infinity.
-    out = arr.astype(np.float32)
-    return out if np.isfinite(out).all() else None
+    return arr.astype(np.float32)
 
 
 def query_vector(vector: Any, dimensions: int) -> npt.NDArray[np.float32]:
