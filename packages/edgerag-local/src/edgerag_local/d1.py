@@ -93,9 +93,8 @@ class LocalD1PreparedStatement:
         *,
         columnNames: bool | None = None,
     ) -> list[list[Any]]:
-        chosen = merge_options(
-            options, {"columnNames": columnNames}, allowed={"columnNames"}, where="D1PreparedStatement.raw"
-        )
+        keywords = {} if columnNames is None else {"columnNames": columnNames}
+        chosen = merge_options(options, keywords, allowed={"columnNames"}, where="D1PreparedStatement.raw")
         outcome = self._db._run_one(self)
         rows = [list(row) for row in outcome.rows]
         if chosen.get("columnNames"):
