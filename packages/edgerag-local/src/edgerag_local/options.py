@@ -31,7 +31,8 @@ def merge_options(
         if not isinstance(options, Mapping):
             raise TypeError(f"{where}: options must be an object, got {type(options).__name__}")
         merged.update(options)
-    merged.update(kwargs)
+    # A keyword left at None means "not given": it must not erase the same option in the dict.
+    merged.update({k: v for k, v in kwargs.items() if v is not None})
     allowed_set = set(allowed)
     unknown = sorted(set(merged) - allowed_set)
     if unknown:
