@@ -240,9 +240,13 @@ class D1Engine:
         self, cursor: sqlite3.Cursor, statement: str, params: Sequence[SqlParam], *, leading: bool
     ) -> None:
         try:
-            with warnings.catch_warnings():
-                # D1 binds by position even to :named parameters; newer Pythons warn about that.
-                warnings.simplefilter("ignore", DeprecationWarning)
+            if params and any(mark in statement for mark in ":@$"):
+                with warnings.catch_warnings():
+                    # D1 binds by position even to :named parameters; Python >= 3.12 warns about that
+                    # (the filter is process-wide, hence only when a named parameter may be present).
+                    warnings.simplefilter("ignore", DeprecationWarning)
+                    cursor.execute(statement, params)
+            else:
                 cursor.execute(statement, params)
         except sqlite3.ProgrammingError as exc:
             if "Incorrect number of bindings" in str(exc):
@@ -251,11 +255,6 @@ class D1Engine:
             raise
 
     # ----------------------------------------------------------------------------------- helpers
-
-    def size(self) -> int:
-        """The database size in bytes (``meta.size_after``)."""
-        with self._lock:
-            return self._size()
 
     def close(self) -> None:
         with self._lock:
