@@ -520,3 +520,8 @@ async def test_two_instances_on_one_file_see_each_other_at_once(tmp_path: Path) 
     assert await second.get("k") == "v"
     await second.delete("k")
     assert await first.kv.get("k") is None
+
+
+async def test_a_cursor_that_was_not_issued_is_rejected(h: Harness) -> None:
+    with pytest.raises(KVError, match=r"^KV GET failed: 400 "):
+        await h.kv.list(cursor="%%%")

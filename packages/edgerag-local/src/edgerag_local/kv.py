@@ -107,6 +107,24 @@ def _given(**kwargs: Any) -> dict[str, Any]:
     return {name: value for name, value in kwargs.items() if value is not None}
 
 
+def _make_cursor(last_key: str) -> str:
+    """An opaque cursor naming the last key returned: the next page starts strictly after it, so
+    keys added or removed between pages neither repeat nor hide the ones that stayed."""
+    return base64.urlsafe_b64encode(json.dumps({"after": last_key}).encode("utf-8")).decode("ascii")
+
+
+def _cursor_key(cursor: str) -> str:
+    """The key a cursor from :func:`_make_cursor` names; ``ValueError`` for anything else."""
+    try:
+        payload = json.loads(base64.b64decode(cursor, altchars=b"-_", validate=True))
+    except (binascii.Error, UnicodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"not a cursor this binding issued: {cursor!r}") from exc
+    after = payload.get("after") if isinstance(payload, dict) else None
+    if not isinstance(after, str):
+        raise ValueError(f"not a cursor this binding issued: {cursor!r}")
+    return after
+
+
 def _metadata(metadata_json: str | None) -> Any:
     return None if metadata_json is None else _parse_json(metadata_json)
 
@@ -411,7 +429,7 @@ class LocalKVNamespace:
             keys.append(entry)
         result = AttrDict(keys=keys, list_complete=len(rows) <= page, cacheStatus=None)
         if not result.list_complete:
-            result.cursor = base64.urlsafe_b64encode(keys[-1]["name"].encode("utf-8")).decode("ascii")
+            result.cursor = _make_cursor(keys[-1]["name"])
         return result
 
     def _list_limit(self, raw: Any) -> int:
@@ -437,8 +455,8 @@ class LocalKVNamespace:
         if not isinstance(cursor, str):
             raise TypeError("KVNamespace.list: cursor must be a string")
         try:
-            return base64.urlsafe_b64decode(cursor.encode("ascii")).decode("utf-8")
-        except (UnicodeError, binascii.Error, ValueError) as exc:
+            return _cursor_key(cursor)
+        except ValueError as exc:
             raise KVError("KV GET failed: 400 Invalid cursor") from exc
 
     # ------------------------------------------------------------------------------- validation
