@@ -169,6 +169,8 @@ VarName = Annotated[str, Field(pattern=_VAR_NAME)]
 class Environment(_Model):
     workers_dev: bool = False
     route: Annotated[str, Field(pattern=_ROUTE)] | None = None
+    # The zone a route belongs to; derived from the route's last two host labels when omitted.
+    zone_name: Annotated[str, Field(pattern=_HOSTNAME, max_length=253)] | None = None
     custom_domain: Annotated[str, Field(pattern=_HOSTNAME, max_length=253)] | None = None
     vars: dict[VarName, str] = Field(default_factory=dict)
 
@@ -343,7 +345,7 @@ def _describe(error: Mapping[str, Any]) -> str:
     kind = error["type"]
     msg = str(error["msg"])
     if msg.startswith("Value error, "):
-        msg = msg[len("Value error, "):]
+        msg = msg[len("Value error, ") :]
     if kind == "extra_forbidden":
         return "unknown field (check the spelling; see tenants/local.toml for the accepted fields)"
     if kind == "missing":
