@@ -297,6 +297,10 @@ class CloudflareClient:
         )
         return result
 
+    def versions(self, script: str) -> list[dict[str, Any]]:
+        result = self.call("GET", f"{self.account}/workers/scripts/{quote(script)}/versions")
+        return list((result or {}).get("items") or [])
+
     def active_version(self, script: str) -> dict[str, Any] | None:
         """The version serving (most of) the traffic now, or ``None`` when the worker does not exist."""
         deployments = self.deployments(script)

@@ -31,6 +31,7 @@ __all__ = [
     "DriftItem",
     "Observed",
     "applied_migrations",
+    "deployed_code_tag",
     "migration_drift",
     "observe",
     "resource_drift",
@@ -223,11 +224,41 @@ def worker_drift(
     )
     items += _consumer_drift(expected, queues)
     if code_tag is not None:
-        version = client.active_version(name)
-        tag = ((version or {}).get("annotations") or {}).get(CODE_TAG_ANNOTATION)
+        tag = deployed_code_tag(client, name)
         if tag != code_tag:
             items.append(DriftItem("code", name, CODE_TAG_ANNOTATION, code_tag, tag, "redeploy", worker))
     return items
+
+
+def _tag(version: Mapping[str, Any]) -> str | None:
+    value = (version.get("annotations") or {}).get(CODE_TAG_ANNOTATION)
+    return None if value is None else str(value)
+
+
+def _etag(version: Mapping[str, Any]) -> str | None:
+    value = ((version.get("resources") or {}).get("script") or {}).get("etag")
+    return None if value is None else str(value)
+
+
+def deployed_code_tag(client: CloudflareClient, script: str, lookback: int = 10) -> str | None:
+    """The code tag of what runs now: the active version's ``workers/tag``, or — when a settings edit
+    (dashboard, API) made a new untagged version of the same code — the tag of the newest tagged version
+    with the same script ``etag``. A settings edit is then reported as the setting it changed, not as
+    a code change too.
+    """
+    active = client.active_version(script)
+    if active is None:
+        return None
+    if _tag(active) is not None:
+        return _tag(active)
+    etag = _etag(active)
+    for listed in client.versions(script)[:lookback]:
+        if _tag(listed) is None:
+            continue
+        candidate = client.version(script, str(listed["id"]))
+        if etag is not None and _etag(candidate) == etag:
+            return _tag(candidate)
+    return None
 
 
 def _consumer_drift(expected: ExpectedWorker, queues: Mapping[str, Mapping[str, Any]]) -> list[DriftItem]:

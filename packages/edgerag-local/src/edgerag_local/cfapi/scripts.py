@@ -24,7 +24,7 @@ from typing import Any
 from .http import ApiError, ApiRequest, Router
 from .state import ApiState
 
-__all__ = ["register", "settings_of"]
+__all__ = ["active_version", "deploy_version", "new_version", "register", "settings_of", "upload"]
 
 _NOT_FOUND = (404, 10007, "This Worker does not exist on your account.")
 _SERVICE_NOT_FOUND = (404, 10090, "workers.api.error.service_not_found")
@@ -109,7 +109,7 @@ def _public_version(version: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _new_version(
+def new_version(
     state: ApiState, script: dict[str, Any], meta: dict[str, Any], modules: dict[str, str], source: str
 ) -> dict[str, Any]:
     etag = hashlib.sha256(json.dumps(modules, sort_keys=True).encode()).hexdigest()
@@ -127,7 +127,7 @@ def _new_version(
     return version
 
 
-def _deploy_version(
+def deploy_version(
     state: ApiState,
     script: dict[str, Any],
     version_id: str,
@@ -178,8 +178,8 @@ def upload(
         names = {b["name"] for b in meta.get("bindings", [])}
         kept = [b for b in previous if b["type"] in keep and b["name"] not in names]
         meta = {**meta, "bindings": [*meta.get("bindings", []), *kept]}
-    version = _new_version(state, script, meta, modules, source)
-    _deploy_version(state, script, version["id"], source, meta.get("annotations"))
+    version = new_version(state, script, meta, modules, source)
+    deploy_version(state, script, version["id"], source, meta.get("annotations"))
     script["last_deployed_from"] = source
     result: dict[str, Any] = script
     return result
@@ -370,7 +370,7 @@ def register(router: Router, state: ApiState) -> None:
         """``POST .../versions``: a new version that is *not* deployed (deploy posts a deployment next)."""
         script = _script(state, req)
         meta, modules = _parse_upload(state, req)
-        created = _new_version(state, script, meta, modules, "wrangler")
+        created = new_version(state, script, meta, modules, "wrangler")
         return {**_public_version(created), "startup_time_ms": 1}
 
     router.add("POST", base + "/versions", upload_version)

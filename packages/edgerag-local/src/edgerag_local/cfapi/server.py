@@ -6,7 +6,7 @@
         api.add_token("test-token", account_id)             # what wrangler and edgerag_ops send
         env = {"CLOUDFLARE_API_BASE_URL": api.base_url, ...}
         subprocess.run(["npx", "wrangler", "deploy"], env=env)
-        api.state.set_var(account_id, "acme-edgerag-gateway-dev", "LOG_LEVEL", "x")   # inject drift
+        api.inject.set_var(account_id, "acme-edgerag-gateway-dev", "LOG_LEVEL", "x")  # inject drift
 
 It only ever binds a loopback address: it is test infrastructure that accepts any request from the
 local machine. ``python -m edgerag_local.cfapi --port 8788 --state .edgerag/cfapi`` runs it in the
@@ -23,6 +23,7 @@ from types import TracebackType
 from typing import Any
 
 from .http import API_PREFIX, ApiError, ApiRequest, Router
+from .inject import Injector
 from .routes import build_router
 from .state import ApiState
 
@@ -65,6 +66,7 @@ class CloudflareApiEmulator:
         self.state = ApiState(Path(state_dir) if state_dir is not None else None)
         self.router: Router = build_router(self.state)
         self._lock = threading.RLock()
+        self.inject = Injector(self.state, self._lock)
         self._server = ThreadingHTTPServer((host, port), _handler_class(self))
         self._server.daemon_threads = True
         self._thread: threading.Thread | None = None
