@@ -45,7 +45,7 @@ class KVError(BindingError):
 
 
 class R2Error(BindingError):
-    """R2 errors (``<op>: Error <code>: <reason>``)."""
+    """R2 errors (``<method>: <message> (<v4 code>)``, as workerd words them)."""
 
 
 class VectorizeError(BindingError):

@@ -5,6 +5,9 @@ From workers-runtime-sdk 1.3 the Python Workers SDK wraps binding results as ``J
 ``result["meta"]["changes"]``). Worker code is written against that shape, and the local emulators
 return :class:`AttrDict` so the same code runs unchanged under CPython.
 
+Keys that collide with ``dict`` methods must be read by subscript: ``result["keys"]`` of a KV list
+result, not ``result.keys`` (which is the method, in ``JsDict`` too).
+
 Nested dicts are converted on construction, lists of dicts element-wise; everything else is left as it
 is. Reading a missing attribute raises ``AttributeError`` (as ``JsDict`` does), never returns ``None``.
 """
