@@ -728,6 +728,15 @@ async def test_emulator_new_metadata_index_covers_only_later_writes(h: Harness) 
     assert "has no metadata index" in await error(index.query([1, 0, 0, 0], filter={"kind": "doc"}))
 
 
+async def test_emulator_index_is_unusable_after_close(h: Harness, index: Any) -> None:
+    """Closing is a local concern (the runtime closes its resources on shutdown)."""
+    await index.upsert(AXES)
+    index.close()
+    index.close()
+    assert "is closed" in await error(index.query([1, 0, 0, 0]))
+    assert "is closed" in await error(index.describe())
+
+
 def test_config_validation() -> None:
     limits = VectorizeLimits()
     with pytest.raises(ValueError, match="metric"):

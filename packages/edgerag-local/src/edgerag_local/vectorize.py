@@ -46,6 +46,7 @@ import numpy as np
 import numpy.typing as npt
 from edgerag.jsdict import AttrDict
 
+from edgerag_local.errors import VectorizeError
 from edgerag_local.options import merge_options
 from edgerag_local.vectorize_config import (
     MetadataIndexType,
@@ -111,7 +112,13 @@ class LocalVectorizeIndex:
         self._config = config
         self._clock = clock
         self._mutation_ids = mutation_ids
-        self._store = VectorStore(Path(path), config, self._limits)
+        self._opened: VectorStore | None = VectorStore(Path(path), config, self._limits)
+
+    @property
+    def _store(self) -> VectorStore:
+        if self._opened is None:
+            raise VectorizeError(f"local Vectorize index {self._config.name!r} is closed")
+        return self._opened
 
     @property
     def config(self) -> VectorizeIndexConfig:
@@ -127,7 +134,10 @@ class LocalVectorizeIndex:
         return self._store.nbytes
 
     def close(self) -> None:
-        self._store.close()
+        """Close the SQLite file and free the in-memory matrices; later calls raise. Idempotent."""
+        if self._opened is not None:
+            self._opened.close()
+            self._opened = None
 
     def __enter__(self) -> LocalVectorizeIndex:
         return self

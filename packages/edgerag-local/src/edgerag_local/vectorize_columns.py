@@ -23,7 +23,7 @@ import numpy.typing as npt
 
 from edgerag_local.vectorize_config import MetadataIndexType
 
-__all__ = ["Column", "IndexedValue", "StringDictionary", "indexed_value", "truncate_utf8"]
+__all__ = ["Column", "IndexedValue", "StringDictionary", "indexed_from_sql", "indexed_value", "truncate_utf8"]
 
 IndexedValue = str | float | bool
 
@@ -53,6 +53,20 @@ def indexed_value(
     if isinstance(node, (int, float)) and not isinstance(node, bool):
         return float(node)
     return None
+
+
+def indexed_from_sql(
+    json_type: str | None, value: Any, kind: MetadataIndexType, string_bytes: int
+) -> IndexedValue | None:
+    """:func:`indexed_value` for a property read with SQLite's ``json_type``/``json_extract``.
+
+    SQLite reports JSON ``true`` as the integer 1, so the JSON type decides, not the Python type.
+    """
+    if kind == "string":
+        return truncate_utf8(value, string_bytes) if json_type == "text" else None
+    if kind == "boolean":
+        return json_type == "true" if json_type in ("true", "false") else None
+    return float(value) if json_type in ("integer", "real") else None
 
 
 class StringDictionary:
@@ -129,11 +143,6 @@ class Column:
             self.data[row] = self.strings.intern(value)
         else:
             self.data[row] = value
-
-    def fill(self, values: list[IndexedValue | None]) -> None:
-        """Set rows ``0..len(values)`` at once (used when loading from disk)."""
-        for row, value in enumerate(values):
-            self.set(row, value)
 
     def move(self, src: int, dst: int) -> None:
         self.present[dst] = self.present[src]

@@ -7,7 +7,8 @@ Capacity grows geometrically, so appends are amortised O(1); a delete moves the 
 ("swap-delete"), so it is O(dimensions) and the rows stay packed. Row order therefore means nothing.
 
 SQLite (``vectorize_store``) is the durable copy; slabs are rebuilt from it on open. To add per-row
-state: give it an array here and keep it in step in :meth:`_grow`, :meth:`put` and :meth:`remove`.
+state: give it an array here and keep it in step in :meth:`_grow`, :meth:`put`, :meth:`load` and
+:meth:`remove`.
 """
 
 from __future__ import annotations
@@ -48,27 +49,25 @@ class NamespaceSlab:
             prop: Column(kind, capacity, strings.get(prop)) for prop, kind in index_types.items()
         }
 
-    @classmethod
-    def from_rows(
-        cls,
-        namespace: str | None,
-        ids: Sequence[str],
-        matrix: npt.NDArray[np.float32],
-        indexed: Mapping[str, list[IndexedValue | None]],
-        index_types: Mapping[str, MetadataIndexType],
-        strings: Mapping[str, StringDictionary],
-    ) -> NamespaceSlab:
-        """A slab holding ``matrix`` (one row per id) at once, without per-row appends."""
-        count, dimensions = matrix.shape
-        slab = cls(namespace, dimensions, index_types, strings, capacity=count + count // 4)
-        slab.matrix[:count] = matrix
-        slab.norms[:count] = np.linalg.norm(matrix.astype(np.float64), axis=1)
-        slab.ids = list(ids)
-        slab.rows = {vid: row for row, vid in enumerate(slab.ids)}
-        slab.size = count
-        for prop, column in slab.columns.items():
-            column.fill(indexed[prop])
-        return slab
+    def load(
+        self, vector_id: str, values: npt.NDArray[np.float32], indexed: Sequence[IndexedValue | None]
+    ) -> None:
+        """Append a row read from disk; ``indexed`` follows ``columns``' order. Call :meth:`loaded` after."""
+        row = self.size
+        if row == self.matrix.shape[0]:
+            self._grow()
+        self.matrix[row] = values
+        for column, value in zip(self.columns.values(), indexed, strict=True):
+            column.set(row, value)
+        self.ids.append(vector_id)
+        self.rows[vector_id] = row
+        self.size += 1
+
+    def loaded(self) -> None:
+        """Compute the norms of all rows at once after :meth:`load` calls."""
+        rows = self.matrix[: self.size]
+        # float32 is enough: norms only rank candidates, which are then re-scored in float64.
+        self.norms[: self.size] = np.sqrt(np.einsum("ij,ij->i", rows, rows))
 
     def __len__(self) -> int:
         return self.size

@@ -32,7 +32,12 @@ from typing import Any
 import numpy as np
 
 from edgerag_local.errors import VectorizeError
-from edgerag_local.vectorize_columns import IndexedValue, StringDictionary, indexed_value
+from edgerag_local.vectorize_columns import (
+    IndexedValue,
+    StringDictionary,
+    indexed_from_sql,
+    indexed_value,
+)
 from edgerag_local.vectorize_config import VectorizeIndexConfig, VectorizeLimits
 from edgerag_local.vectorize_input import PreparedVector, vectorize_error
 from edgerag_local.vectorize_slab import NamespaceSlab
@@ -158,24 +163,33 @@ class VectorStore:
         return out
 
     def _load(self) -> None:
-        groups: dict[str | None, tuple[list[str], list[bytes], dict[str, list[IndexedValue | None]]]] = {}
-        props = list(self.config.metadata_indexes)
-        rows = self._db.execute("SELECT id, namespace, vals, metadata, seq FROM vectors")
-        for vector_id, namespace, blob, metadata_json, seq in rows:
-            ids, blobs, indexed = groups.setdefault(namespace, ([], [], {p: [] for p in props}))
-            ids.append(vector_id)
-            blobs.append(blob)
-            if props:
-                metadata = json.loads(metadata_json) if metadata_json is not None else None
-                for prop, value in self._indexed(metadata, seq).items():
-                    indexed[prop].append(value)
-            self._namespace_of[vector_id] = namespace
+        """Stream every row into slabs sized up front, so loading holds no second copy of the data."""
         dims = self.config.dimensions
-        for namespace, (ids, blobs, indexed) in groups.items():
-            matrix = np.frombuffer(b"".join(blobs), dtype="<f4").reshape(len(ids), dims)
-            self.slabs[namespace] = NamespaceSlab.from_rows(
-                namespace, ids, matrix, indexed, self.config.metadata_indexes, self._strings
+        types = self.config.metadata_indexes
+        counts = self._db.execute("SELECT namespace, COUNT(*) FROM vectors GROUP BY namespace").fetchall()
+        for namespace, count in counts:
+            self.slabs[namespace] = NamespaceSlab(
+                namespace, dims, types, self._strings, capacity=count + count // 4
             )
+        # Indexed properties are read with SQLite's JSON functions instead of parsing every document.
+        paths = ['$."' + '"."'.join(prop.split(".")) + '"' for prop in types]
+        columns = "".join(", json_type(metadata, ?), json_extract(metadata, ?)" for _ in paths)
+        params = [p for path in paths for p in (path, path)]
+        query = f"SELECT id, namespace, vals, seq{columns} FROM vectors"
+        created = [self._created_seq[prop] for prop in types]
+        kinds = list(types.values())
+        string_bytes = self.limits.indexed_string_bytes
+        for vector_id, namespace, blob, seq, *extracted in self._db.execute(query, params):
+            indexed = [
+                indexed_from_sql(extracted[2 * i], extracted[2 * i + 1], kind, string_bytes)
+                if seq > created[i]
+                else None
+                for i, kind in enumerate(kinds)
+            ]
+            self.slabs[namespace].load(vector_id, np.frombuffer(blob, dtype="<f4"), indexed)
+            self._namespace_of[vector_id] = namespace
+        for slab in self.slabs.values():
+            slab.loaded()
 
     # ------------------------------------------------------------------------------------- reading
 
@@ -307,3 +321,6 @@ class VectorStore:
 
     def close(self) -> None:
         self._db.close()
+        # Free the matrices now rather than when the last reference goes away.
+        self.slabs.clear()
+        self._namespace_of.clear()
