@@ -1,0 +1,206 @@
+"""Ingestion and search benchmark through the HTTP API (not a test; prints a table).
+
+    .venv/bin/python benchmarks/bench_ingest.py [--limit N] [--state DIR]
+
+Starts the local stack as its own process (``edgerag dev`` on a free loopback port, a fresh state
+directory), uploads the BEIR SciFact corpus from ../shared/datasets/scifact-train (5,183 documents)
+through ``POST /v1/documents``, waits until every document is ``ready``, then measures search latency
+at concurrency 1 and 8. Reports ingestion throughput (chunks/s), time to ready, search p50/p95 and the
+stack process's peak resident memory (VmHWM). The state directory is kept (with a map from our document
+ids to the corpus ids) so ``eval_retrieval.py`` can reuse the ingested corpus.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+DATASET = ROOT.parent / "shared" / "datasets" / "scifact-train"
+DEFAULT_STATE = ROOT / ".edgerag" / "bench-scifact"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def peak_rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def start_stack(state: Path, port: int) -> tuple[subprocess.Popen[str], str]:
+    command = [str(ROOT / ".venv" / "bin" / "edgerag"), "--state", str(state), "dev", "--port", str(port),
+               "--log-level", "warning"]
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    key = ""
+    assert process.stdout is not None
+    for line in process.stdout:
+        if match := re.search(r"demo API key \(shown once\): (\S+)", line):
+            key = match.group(1)
+        if line.startswith("serving http://"):
+            break
+    if not key:
+        process.kill()
+        raise RuntimeError("the stack did not print a demo key")
+    return process, key
+
+
+async def wait_until_listening(base: str) -> None:
+    async with httpx.AsyncClient() as client:
+        for _ in range(200):
+            try:
+                await client.get(f"{base}/openapi.json")
+                return
+            except httpx.TransportError:
+                await asyncio.sleep(0.05)
+    raise RuntimeError("the stack never started listening")
+
+
+def load_corpus(limit: int | None) -> list[dict[str, str]]:
+    docs = []
+    with (DATASET / "corpus.jsonl").open() as handle:
+        for line in handle:
+            docs.append(json.loads(line))
+            if limit and len(docs) >= limit:
+                break
+    return docs
+
+
+async def upload(client: httpx.AsyncClient, docs: list[dict[str, str]], concurrency: int) -> dict[str, str]:
+    mapping: dict[str, str] = {}
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one(doc: dict[str, str]) -> None:
+        async with gate:
+            body = {"title": doc["title"] or doc["_id"], "text": doc["text"] or doc["title"],
+                    "metadata": {"corpus_id": doc["_id"]}}
+            response = await client.post("/v1/documents", json=body)
+            response.raise_for_status()
+            mapping[response.json()["document"]["id"]] = doc["_id"]
+
+    await asyncio.gather(*(one(d) for d in docs))
+    return mapping
+
+
+async def wait_ready(client: httpx.AsyncClient, expected: int) -> tuple[int, int]:
+    """Poll until every document is ready (or failed); returns (ready, chunks)."""
+    while True:
+        ready = failed = chunks = 0
+        cursor = None
+        while True:
+            params: dict[str, Any] = {"limit": 100, **({"cursor": cursor} if cursor else {})}
+            page = (await client.get("/v1/documents", params=params)).json()
+            for doc in page["documents"]:
+                ready += doc["status"] == "ready"
+                failed += doc["status"] == "failed"
+                chunks += doc["chunk_count"] if doc["status"] == "ready" else 0
+            cursor = page["next_cursor"]
+            if cursor is None:
+                break
+        if ready + failed >= expected:
+            if failed:
+                print(f"warning: {failed} documents failed", file=sys.stderr)
+            return ready, chunks
+        await asyncio.sleep(1.0)
+
+
+async def search_latency(client: httpx.AsyncClient, queries: list[str], concurrency: int) -> list[float]:
+    gate = asyncio.Semaphore(concurrency)
+    samples: list[float] = []
+
+    async def one(query: str) -> None:
+        async with gate:
+            began = time.perf_counter()
+            response = await client.post("/v1/search", json={"query": query, "top_k": 10})
+            response.raise_for_status()
+            samples.append((time.perf_counter() - began) * 1000)
+
+    await asyncio.gather(*(one(q) for q in queries))
+    return samples
+
+
+def pct(samples: list[float], q: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * q))]
+
+
+async def run(args: argparse.Namespace) -> list[tuple[str, str]]:
+    docs = load_corpus(args.limit)
+    queries = [json.loads(line)["text"] for line in (DATASET / "queries.jsonl").open()][: args.queries]
+    state: Path = args.state
+    if state.exists():
+        subprocess.run(["rm", "-rf", str(state)], check=True)
+    port = free_port()
+    process, key = start_stack(state, port)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        await wait_until_listening(base)
+        limits = httpx.Limits(max_connections=16)
+        async with httpx.AsyncClient(base_url=base, headers={"authorization": f"Bearer {key}"}, timeout=120,
+                                     limits=limits) as client:
+            began = time.perf_counter()
+            mapping = await upload(client, docs, concurrency=8)
+            uploaded = time.perf_counter() - began
+            ready, chunks = await wait_ready(client, len(docs))
+            to_ready = time.perf_counter() - began
+            (state / "corpus-map.json").write_text(json.dumps(mapping))
+            (state / "demo-key").write_text(key)
+            await search_latency(client, queries[:10], 1)  # warm-up
+            c1 = await search_latency(client, queries, 1)
+            c8 = await search_latency(client, queries, 8)
+        peak = peak_rss_mib(process.pid)
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+    return [
+        ("documents uploaded (HTTP, concurrency 8)", f"{len(docs)} in {uploaded:.1f} s ({len(docs) / uploaded:.0f} docs/s)"),
+        ("documents ready", f"{ready} of {len(docs)}"),
+        ("chunks indexed", f"{chunks}"),
+        ("time from first upload to all ready", f"{to_ready:.1f} s"),
+        ("ingestion throughput", f"{chunks / to_ready:.1f} chunks/s"),
+        ("search latency, concurrency 1 (p50 / p95)", f"{pct(c1, 0.5):.1f} / {pct(c1, 0.95):.1f} ms ({len(c1)} queries)"),
+        ("search latency, concurrency 8 (p50 / p95)", f"{pct(c8, 0.5):.1f} / {pct(c8, 0.95):.1f} ms ({len(c8)} queries)"),
+        ("search throughput, concurrency 8", f"{len(c8) / (sum(c8) / 8 / 1000):.0f} queries/s (approx.)"),
+        ("peak memory of the local stack (VmHWM)", f"{peak:.0f} MiB"),
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--limit", type=int, default=None, help="ingest only the first N documents")
+    parser.add_argument("--queries", type=int, default=300, help="queries per latency run")
+    parser.add_argument("--state", type=Path, default=DEFAULT_STATE)
+    args = parser.parse_args()
+    if not DATASET.is_dir():
+        sys.exit(f"dataset not found at {DATASET}")
+    rows = asyncio.run(run(args))
+    print("| measure | value |")
+    print("|---|---|")
+    for name, value in rows:
+        print(f"| {name} | {value} |")
+    print(f"\nstate kept in {args.state} (python {sys.version.split()[0]}, {os.cpu_count()} cpus)")
+
+
+if __name__ == "__main__":
+    main()
