@@ -321,11 +321,15 @@ async def test_persistent_failure_ends_failed_with_no_partial_index(
     acme = await harness.tenant("acme")
     ids = await upload_all(acme, {"Doomed": "Vectors will be written, then every D1 write fails. " * 30})
     env = harness.stack.workers["ingest"].env
+    real_batch = env.DB.batch
 
-    async def always_fail(statements: Any) -> Any:
-        raise RuntimeError("D1_ERROR: database unavailable")
+    async def chunk_writes_fail(statements: Any) -> Any:
+        # Vectors get written, then every attempt's D1 chunk write fails; other writes still work.
+        if any("INSERT INTO chunks" in getattr(s, "statement", "") for s in statements):
+            raise RuntimeError("D1_ERROR: database unavailable")
+        return await real_batch(statements)
 
-    monkeypatch.setattr(env.DB, "batch", always_fail)
+    monkeypatch.setattr(env.DB, "batch", chunk_writes_fail)
     for _ in range(10):  # retries (with their delay) until the dead-letter queue gives up
         await harness.ingest()
         doc = (await acme.client.get(f"/v1/documents/{ids['Doomed']}")).json()

@@ -90,7 +90,11 @@ def _load_entry(key: str, config: WorkerConfig) -> ModuleType:
         raise ImportError(f"cannot load entry module {config.main}")
     module = importlib.util.module_from_spec(spec)
     sys.modules[module_name] = module
-    spec.loader.exec_module(module)
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[module_name]  # never leave a half-imported entry behind for the next stack
+        raise
     return module
 
 

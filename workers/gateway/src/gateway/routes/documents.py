@@ -75,16 +75,17 @@ async def _read_upload(request: Request, limit: int) -> tuple[bytes, str, str | 
         data = doc.text.encode("utf-8")
         return data, doc.title, None, doc.content_type, dict(doc.metadata)
     if kind == "multipart/form-data":
-        form = await request.form(max_files=1, max_fields=8, max_part_size=limit + 1)
-        upload = form.get("file")
-        if not isinstance(upload, UploadFile):
-            raise BadRequest("multipart uploads need a 'file' part")
-        data = await upload.read(limit + 1)
-        content_type = _document_type(upload.content_type, upload.filename)
-        title = form.get("title")
-        title = title if isinstance(title, str) and title.strip() else (upload.filename or "untitled")
+        async with request.form(max_files=1, max_fields=8, max_part_size=limit + 1) as form:
+            upload = form.get("file")
+            if not isinstance(upload, UploadFile):
+                raise BadRequest("multipart uploads need a 'file' part")
+            data = await upload.read(limit + 1)
+            content_type = _document_type(upload.content_type, upload.filename)
+            filename = upload.filename
+            title_field = form.get("title")
+            raw_metadata = form.get("metadata")
+        title = title_field if isinstance(title_field, str) and title_field.strip() else (filename or "untitled")
         metadata: dict[str, Any] = {}
-        raw_metadata = form.get("metadata")
         if isinstance(raw_metadata, str) and raw_metadata.strip():
             try:
                 metadata = json.loads(raw_metadata)
@@ -92,7 +93,7 @@ async def _read_upload(request: Request, limit: int) -> tuple[bytes, str, str | 
                 raise BadRequest(f"'metadata' must be a JSON object: {exc}") from exc
             if not isinstance(metadata, dict):
                 raise BadRequest("'metadata' must be a JSON object")
-        return data, title.strip()[:500], upload.filename, content_type, metadata
+        return data, title.strip()[:500], filename, content_type, metadata
     raise UnsupportedMediaType("send multipart/form-data with a 'file' part, or application/json text")
 
 
