@@ -22,7 +22,8 @@ Semantics mirrored from the edge (Vectorize V2):
 * ``describe()`` returns ``{"vectorCount", "dimensions", "processedUpToDatetime",
   "processedUpToMutation"}`` (the last two are None until the first write).
 * Keys with nothing to report (no namespace; no metadata, or no indexed values for ``"indexed"``) are
-  absent from results rather than null, so worker code must read them with ``.get``.
+  absent from results rather than null, so worker code must read them with ``.get``. Read values as
+  ``match["values"]``: ``match.values`` is ``dict.values`` on AttrDict, as on the edge's JsDict.
 
 Writes at the edge are asynchronous: they become visible to queries "within a few seconds", and
 ``processedUpToMutation`` tells when. Locally every write is visible as soon as the call returns. Worker
