@@ -164,7 +164,7 @@ class R2Bucket(Protocol):
 @runtime_checkable
 class VectorizeIndex(Protocol):
     async def insert(self, vectors: Sequence[Mapping[str, Any]]) -> Any:
-        """``{"mutationId"}``; fails if any id already exists."""
+        """``{"mutationId"}``; ids that already exist are skipped (use ``upsert`` to replace)."""
 
     async def upsert(self, vectors: Sequence[Mapping[str, Any]]) -> Any: ...
 

@@ -33,6 +33,7 @@ log = logging.getLogger("edgerag.ingest")
 
 _TITLE_TOKENS = 48  # the title rides along in every embedded chunk; keep it short
 _UPSERT_BATCH = 500  # Vectorize accepts at most 1000 vectors per call from a Worker
+_DELETE_BATCH = 1000  # and at most 1000 ids per deleteByIds
 
 
 class PermanentFailure(Exception):
@@ -103,8 +104,8 @@ async def ingest_document(env: Any, settings: IngestSettings, message: IngestMes
         await env.VECTORS.upsert(records[start : start + _UPSERT_BATCH])
     # A previous attempt with another chunking may have written more vectors: drop the surplus.
     surplus = [chunk_id(document.id, seq) for seq in range(len(planned), max(document.chunk_count, 0))]
-    if surplus:
-        await env.VECTORS.deleteByIds(surplus)
+    for start in range(0, len(surplus), _DELETE_BATCH):
+        await env.VECTORS.deleteByIds(surplus[start : start + _DELETE_BATCH])
     await store.replace_chunks(message.tenant_id, document.id, document.title, planned)
     return IngestOutcome(document.id, "ready", len(planned))
 
@@ -128,7 +129,7 @@ async def discard_document_index(env: Any, tenant_id: str, document_id: str, rea
     known = set(await store.chunk_ids(tenant_id, document_id))
     known.update(chunk_id(document_id, seq) for seq in range(document.chunk_count))
     ids = sorted(known)
-    for start in range(0, len(ids), 1000):
-        await env.VECTORS.deleteByIds(ids[start : start + 1000])
+    for start in range(0, len(ids), _DELETE_BATCH):
+        await env.VECTORS.deleteByIds(ids[start : start + _DELETE_BATCH])
     await store.mark_failed(tenant_id, document_id, reason)
     log.warning("document %s failed: %s", document_id, reason)
