@@ -257,11 +257,16 @@ def _deploy_workers(
                 raise run.fail(f"bundle {worker}", result.stderr[-1500:] or result.stdout[-1500:])
             run.act("would-deploy", build.name, reasons)
             continue
-        run.deployed.append((build.name, str(current["id"]) if current else None))
+        previous = str(current["id"]) if current else None
         try:
             wrangler.run(["deploy", "--tag", build.tag, "--message", message], cwd=build.directory)
         except WranglerError as exc:
+            # wrangler can fail after the upload (consumers, triggers): then this worker changed too.
+            now = client.active_version(build.name)
+            if now is not None and str(now["id"]) != previous:
+                run.deployed.append((build.name, previous))
             raise run.fail(f"deploy {build.name}", str(exc)) from exc
+        run.deployed.append((build.name, previous))
         queues = {str(q["queue_name"]): q for q in client.queues()}
         after = worker_drift(client, expected, build.tag, queues)
         if after:
