@@ -39,7 +39,8 @@ def _one(tenant: Tenant, options: DeployOptions, say: Callable[[str], None]) -> 
     try:
         result = deploy_one(tenant, options, say)
     except (DeployError, CredentialsError, CloudflareError, TenantConfigError) as exc:
-        first = str(exc).splitlines()[0]
+        first = f"failed at {exc.stage}" if isinstance(exc, DeployError) else str(exc).splitlines()[0]
+        first = first if len(first) <= 100 else first[:97] + "..."
         say(f"{tenant.name}/{options.env}: FAILED\n" + "\n".join("    " + ln for ln in str(exc).splitlines()))
         return TenantOutcome(tenant.name, options.env, "failed", first)
     changes = sum(a.verb in ("create", "migrate", "deploy") for a in result.actions)

@@ -13,6 +13,7 @@ stdin is closed, so wrangler never waits on a prompt: it takes its non-interacti
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import subprocess
 from collections.abc import Mapping, Sequence
@@ -36,14 +37,28 @@ _DROP = (
 )
 
 
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+def _essential(output: str) -> str:
+    """wrangler's own error block when there is one (it follows a ``[ERROR]`` marker), else the tail."""
+    text = _ANSI.sub("", output).strip()
+    marker = text.rfind("[ERROR]")
+    if marker >= 0:
+        start = text.rfind("\n", 0, marker) + 1
+        text = text[start:]
+        text = text.split("If you think this is a bug", 1)[0]
+    return "\n".join(line.rstrip() for line in text.strip().splitlines()[-40:] if line.strip())
+
+
 class WranglerError(Exception):
-    """wrangler exited non-zero; the message holds the command and the end of its output."""
+    """wrangler exited non-zero; the message holds the command and wrangler's error (or its last lines)."""
 
     def __init__(self, args: Sequence[str], returncode: int, output: str) -> None:
         self.args_run = list(args)
         self.returncode = returncode
         self.output = output
-        super().__init__(f"wrangler {' '.join(args)} exited {returncode}:\n{output.strip()[-3000:]}")
+        super().__init__(f"wrangler {' '.join(args)} exited {returncode}:\n{_essential(output)}")
 
 
 @dataclass(frozen=True)
