@@ -1,12 +1,25 @@
-"""API keys: generation, parsing, hashing and scopes.
+"""API keys: generation, parsing, hashing, verification and scopes.
 
-A key reads ``er_<prefix>_<secret>``: the 12-character prefix is stored in clear as the lookup key, the
-whole key is stored only as a SHA-256 hash. A plain hash (no slow KDF) is right here because the secret
-is 256 random bits: there is no dictionary to guess from, so stretching adds cost without adding
-safety. Comparison is constant-time. Randomness is drawn at call time only (never at import), as
-Python Workers snapshot module state at deploy.
+A key reads ``er_<prefix>_<secret>``:
 
-Scopes are hierarchical: ``admin`` implies ``write`` implies ``read``.
+* ``er_`` marks it as ours (secret scanners and humans can recognise a leaked key);
+* ``prefix``: 12 random lower-case letters/digits (~62 bits), stored in clear, unique, used to look the
+  key up; showing it (in key listings, logs) reveals nothing about the secret;
+* ``secret``: 32 random bytes, URL-safe base64 (43 characters). Never stored.
+
+Only a hash of the whole plaintext is stored. A fast hash is the right tool here, unlike for
+passwords: slow KDFs (bcrypt, scrypt, Argon2) exist to make guessing *low-entropy* human secrets
+expensive, but this secret is 256 bits from the OS CSPRNG, so there is nothing to guess: a leaked hash
+table cannot be reversed at any hash speed. A slow KDF would only burn the Worker's CPU budget on
+every authenticated request. The default is SHA-256 (stored as 64 hex characters). With a server-side
+``pepper`` (a secret binding), the hash is HMAC-SHA256 instead, stored as ``hmac-sha256:<hex>``, so a
+leaked D1 copy is useless without the pepper too; :func:`verify` accepts both forms, so a pepper can
+be introduced without invalidating existing keys. Comparison is constant-time.
+
+Randomness is drawn at call time only: Python Workers snapshot module state at deploy.
+
+Scopes are hierarchical: ``admin`` implies ``write`` implies ``read``. :func:`parse_scopes` returns
+the expanded set, so "does this key allow X" is plain membership.
 """
 
 from __future__ import annotations
@@ -16,62 +29,124 @@ import hmac
 import re
 import secrets
 import string
-from dataclasses import dataclass
-from enum import Enum
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from enum import StrEnum
 
-__all__ = ["IssuedKey", "Scope", "generate_api_key", "hash_secret", "parse_api_key", "parse_scopes", "verify"]
+from edgerag.ids import new_id
 
+__all__ = [
+    "InvalidApiKeyError",
+    "InvalidScopeError",
+    "IssuedKey",
+    "Scope",
+    "format_scopes",
+    "generate_api_key",
+    "hash_secret",
+    "parse_api_key",
+    "parse_scopes",
+    "verify",
+]
+
+KEY_MARKER = "er"
+PREFIX_LENGTH = 12
+SECRET_BYTES = 32
 _PREFIX_ALPHABET = string.ascii_lowercase + string.digits
-_KEY = re.compile(r"^er_([a-z0-9]{12})_([A-Za-z0-9_-]{43,})$")
+# The prefix alphabet has no "_", so the first two underscores delimit the parts; the secret
+# (URL-safe base64) may contain "_" and "-" itself.
+_KEY = re.compile(rf"^{KEY_MARKER}_([a-z0-9]{{{PREFIX_LENGTH}}})_([A-Za-z0-9_-]{{43,128}})$")
+_HMAC_TAG = "hmac-sha256:"
 
 
-class Scope(str, Enum):
+class InvalidApiKeyError(ValueError):
+    """The text is not a well-formed key. The message never contains the text itself."""
+
+
+class InvalidScopeError(ValueError):
+    """An unknown scope name, or no scope at all."""
+
+
+class Scope(StrEnum):
     READ = "read"
     WRITE = "write"
     ADMIN = "admin"
 
 
-_IMPLIES = {Scope.ADMIN: {Scope.ADMIN, Scope.WRITE, Scope.READ}, Scope.WRITE: {Scope.WRITE, Scope.READ},
-            Scope.READ: {Scope.READ}}
+_IMPLIED: dict[Scope, frozenset[Scope]] = {
+    Scope.READ: frozenset({Scope.READ}),
+    Scope.WRITE: frozenset({Scope.WRITE, Scope.READ}),
+    Scope.ADMIN: frozenset({Scope.ADMIN, Scope.WRITE, Scope.READ}),
+}
 
 
 @dataclass(frozen=True)
 class IssuedKey:
+    """A new key. ``plaintext`` (and ``secret``) are shown to the caller once and never stored."""
+
     key_id: str
     prefix: str
-    plaintext: str  # shown to the caller once, never stored
+    secret: str = field(repr=False)
+    plaintext: str = field(repr=False)
 
 
 def generate_api_key() -> IssuedKey:
-    prefix = "".join(secrets.choice(_PREFIX_ALPHABET) for _ in range(12))
-    secret = secrets.token_urlsafe(32)
-    return IssuedKey(key_id="key_" + prefix, prefix=prefix, plaintext=f"er_{prefix}_{secret}")
+    prefix = "".join(secrets.choice(_PREFIX_ALPHABET) for _ in range(PREFIX_LENGTH))
+    secret = secrets.token_urlsafe(SECRET_BYTES)
+    return IssuedKey(
+        key_id=new_id("key"), prefix=prefix, secret=secret, plaintext=f"{KEY_MARKER}_{prefix}_{secret}"
+    )
 
 
 def parse_api_key(text: str) -> tuple[str, str]:
-    """``(prefix, plaintext)`` of a well-formed key; ``ValueError`` otherwise (never echoing the key)."""
+    """``(prefix, plaintext)`` of a well-formed key (surrounding whitespace ignored).
+
+    Raises :class:`InvalidApiKeyError` (a ``ValueError``) otherwise, without echoing the text: a malformed
+    key is often a real key with a typo, and error messages end up in logs.
+    """
     match = _KEY.match(text.strip())
     if match is None:
-        raise ValueError("not an edgerag API key")
+        raise InvalidApiKeyError(f"not an edgerag API key (expected {KEY_MARKER}_<prefix>_<secret>)")
     return match.group(1), match.group(0)
 
 
-def hash_secret(plaintext: str) -> str:
-    return hashlib.sha256(plaintext.encode("utf-8")).hexdigest()
+def hash_secret(plaintext: str, *, pepper: bytes | None = None) -> str:
+    """The stored form of a key: SHA-256 hex, or ``hmac-sha256:<hex>`` with a server pepper."""
+    data = plaintext.encode("utf-8")
+    if pepper:
+        return _HMAC_TAG + hmac.new(pepper, data, hashlib.sha256).hexdigest()
+    return hashlib.sha256(data).hexdigest()
 
 
-def verify(plaintext: str, stored_hash: str) -> bool:
-    return hmac.compare_digest(hash_secret(plaintext), stored_hash)
+def verify(plaintext: str, stored_hash: str, *, pepper: bytes | None = None) -> bool:
+    """Whether ``plaintext`` matches ``stored_hash`` (either form), in constant time."""
+    if stored_hash.startswith(_HMAC_TAG):
+        if not pepper:
+            return False  # a peppered hash cannot be checked without the pepper
+        expected = hash_secret(plaintext, pepper=pepper)
+    else:
+        expected = hash_secret(plaintext)
+    return hmac.compare_digest(expected.encode("ascii"), stored_hash.encode("ascii", "replace"))
 
 
 def parse_scopes(text: str) -> frozenset[Scope]:
-    """Space-separated scope names, expanded by implication; unknown names are a ``ValueError``."""
+    """Scope names separated by spaces or commas, expanded by implication (``"admin"`` -> all three).
+
+    Raises :class:`InvalidScopeError` (a ``ValueError``) for an unknown name or an empty list.
+    """
     granted: set[Scope] = set()
-    for name in text.split():
+    for name in text.replace(",", " ").split():
         try:
-            granted |= _IMPLIES[Scope(name)]
+            scope = Scope(name.lower())
         except ValueError:
-            raise ValueError(f"unknown scope {name!r}; scopes are read, write, admin") from None
+            known = ", ".join(s.value for s in Scope)
+            raise InvalidScopeError(f"unknown scope {name!r}; scopes are {known}") from None
+        granted |= _IMPLIED[scope]
     if not granted:
-        raise ValueError("at least one scope is required")
+        raise InvalidScopeError("at least one scope is required")
     return frozenset(granted)
+
+
+def format_scopes(scopes: Iterable[Scope]) -> str:
+    """The stored form: space-separated, least to most privileged (``"read write admin"``)."""
+    order = list(Scope)
+    return " ".join(s.value for s in sorted(set(scopes), key=order.index))
