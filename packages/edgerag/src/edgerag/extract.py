@@ -1,119 +1,325 @@
-"""Text extraction from uploaded files, one extractor per content type.
+"""Turn an uploaded file's bytes into plain text for chunking, one extractor per content type.
 
-Supported now: ``text/plain`` and ``text/markdown``. Markdown is reduced to the text that helps
-retrieval: front matter, heading and emphasis markers, link targets and HTML tags go; code stays as
-text. To support a new type (e.g. PDF with pypdf), write an ``Extractor`` and add it to
-``EXTRACTORS`` — and the extension to ``_EXTENSIONS`` if files arrive untyped.
+An :class:`ExtractorRegistry` maps content types to extractors (``bytes, charset -> document``) and
+filename extensions to content types. :func:`default_registry` knows ``text/plain`` (.txt, .text) and
+``text/markdown`` (.md, .markdown); :func:`extract_text` resolves the content type (the declared one,
+or the filename's when the client sent none or ``application/octet-stream``) and extracts.
+
+Decoding never guesses: a byte-order mark (UTF-8/UTF-16) wins, then a declared ``charset``, else the
+bytes must be UTF-8. Anything else raises :class:`ExtractionError`, because a wrong guess would index
+mojibake that no query can ever match. Line endings become ``\\n``.
+
+Markdown is reduced to the text a reader sees, because markup hurts retrieval (``**``, ``](https://``
+and ``#`` are noise tokens for both the keyword index and the embedding): front matter is dropped (its
+``title`` becomes the title hint), heading, emphasis, blockquote, list and table markup and HTML tags
+are removed, links and images keep their text and lose their targets, code keeps its content.
+
+To add a format (e.g. PDF through pypdf, pure Python and available on Pyodide): write
+``def extract_pdf(data: bytes, charset: str | None) -> ExtractedDocument`` in its own module and
+``registry.register("application/pdf", extract_pdf, extensions=(".pdf",))`` where the workers build
+their registry.
 """
 
 from __future__ import annotations
 
 import codecs
+import html
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 __all__ = [
-    "EXTRACTORS",
     "SUPPORTED_CONTENT_TYPES",
     "ExtractedDocument",
     "ExtractionError",
+    "Extractor",
+    "ExtractorRegistry",
     "UnsupportedContentType",
+    "decode_text",
+    "default_registry",
     "extract_text",
+    "markdown_to_text",
+    "normalize_content_type",
     "sniff_content_type",
 ]
 
+SUPPORTED_CONTENT_TYPES: frozenset[str] = frozenset({"text/plain", "text/markdown"})
 
-class UnsupportedContentType(ValueError):
-    """No extractor for this content type."""
-
-
-class ExtractionError(ValueError):
-    """The file claims a supported type but its content cannot be read as one."""
+# Declared types that mean "unknown": the filename's extension decides instead.
+_GENERIC_TYPES = frozenset({"", "application/octet-stream", "binary/octet-stream"})
+_ALIASES: Mapping[str, str] = {"text/x-markdown": "text/markdown", "text/md": "text/markdown"}
+_TITLE_MAX_CHARS = 120
 
 
 @dataclass(frozen=True)
 class ExtractedDocument:
+    """The extracted plain text and, when the content suggests one, a title."""
+
     text: str
     title_hint: str | None = None
 
 
-Extractor = Callable[[bytes], ExtractedDocument]
+class ExtractionError(ValueError):
+    """The file claims a supported type but cannot be read as one (undecodable, binary)."""
 
 
-def _decode(data: bytes) -> str:
-    if data.startswith(codecs.BOM_UTF8):
-        data = data[len(codecs.BOM_UTF8):]
-    elif data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        try:
-            return data.decode("utf-16")
-        except UnicodeDecodeError as exc:
-            raise ExtractionError(f"the file is not valid UTF-16: {exc.reason}") from exc
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ExtractionError(f"the file is not UTF-8 text (byte {exc.start}: {exc.reason})") from exc
-    if "\x00" in text:
-        raise ExtractionError("the file contains NUL bytes: it is binary, not text")
-    return text.replace("\r\n", "\n").replace("\r", "\n")
+class UnsupportedContentType(ExtractionError):  # noqa: N818 - the name the API documents
+    """No extractor is registered for the content type."""
+
+    def __init__(self, content_type: str, supported: Iterable[str]) -> None:
+        self.content_type = content_type
+        self.supported = tuple(sorted(supported))
+        super().__init__(
+            f"cannot extract text from {content_type or 'an untyped file'}; "
+            f"supported: {', '.join(self.supported)}"
+        )
 
 
-def _plain(data: bytes) -> ExtractedDocument:
-    return ExtractedDocument(_decode(data))
+# extractor(data, charset): charset is the one declared with the content type, if any.
+Extractor = Callable[[bytes, str | None], ExtractedDocument]
 
 
-_FRONT_MATTER = re.compile(r"\A---\n.*?\n(?:---|\.\.\.)\n", re.DOTALL)
-_HEADING = re.compile(r"^\s{0,3}#{1,6}\s+(.*?)\s*#*\s*$", re.MULTILINE)
-_SETEXT = re.compile(r"^(=+|-+)\s*$", re.MULTILINE)
-_IMAGE = re.compile(r"!\[([^\]]*)\]\([^)]*\)")
-_LINK = re.compile(r"\[([^\]]+)\]\([^)]*\)")
-_REF_LINK = re.compile(r"\[([^\]]+)\]\[[^\]]*\]")
-_LINK_DEF = re.compile(r"^\s{0,3}\[[^\]]+\]:\s+\S+.*$", re.MULTILINE)
-_EMPHASIS = re.compile(r"(\*{1,3}|_{1,3})(\S(?:.*?\S)?)\1")
-_INLINE_CODE = re.compile(r"`([^`]+)`")
-_FENCE = re.compile(r"^\s*(```|~~~).*$", re.MULTILINE)
-_HTML_TAG = re.compile(r"</?[A-Za-z][^>]*>")
-_QUOTE = re.compile(r"^\s{0,3}>\s?", re.MULTILINE)
-_LIST_MARK = re.compile(r"^\s*(?:[-*+]|\d+[.)])\s+", re.MULTILINE)
+class ExtractorRegistry:
+    """Content type -> extractor, and filename extension -> content type."""
+
+    def __init__(self) -> None:
+        self._extractors: dict[str, Extractor] = {}
+        self._extensions: dict[str, str] = {}
+
+    def register(self, content_type: str, extractor: Extractor, *, extensions: Iterable[str] = ()) -> None:
+        key = normalize_content_type(content_type)
+        self._extractors[key] = extractor
+        for extension in extensions:
+            self._extensions[extension.lower()] = key
+
+    @property
+    def content_types(self) -> frozenset[str]:
+        return frozenset(self._extractors)
+
+    def sniff(self, filename: str | None) -> str | None:
+        """The content type registered for ``filename``'s extension, if any."""
+        if not filename or "." not in filename:
+            return None
+        return self._extensions.get(filename[filename.rfind(".") :].lower())
+
+    def resolve(self, content_type: str | None, filename: str | None) -> str:
+        """The registered content type to extract with; raises :class:`UnsupportedContentType`."""
+        declared = normalize_content_type(content_type or "")
+        resolved = (self.sniff(filename) or declared) if declared in _GENERIC_TYPES else declared
+        if resolved not in self._extractors:
+            raise UnsupportedContentType(resolved, self._extractors)
+        return resolved
+
+    def extract(
+        self, data: bytes, content_type: str | None, filename: str | None = None
+    ) -> ExtractedDocument:
+        extractor = self._extractors[self.resolve(content_type, filename)]
+        return extractor(data, _charset(content_type or ""))
 
 
-def _markdown(data: bytes) -> ExtractedDocument:
-    text = _decode(data)
-    text = _FRONT_MATTER.sub("", text)
-    first_heading = _HEADING.search(text)
-    text = _FENCE.sub("", text)
-    text = _HEADING.sub(r"\1", text)
-    text = _SETEXT.sub("", text)
-    text = _IMAGE.sub(r"\1", text)
-    text = _LINK.sub(r"\1", text)
-    text = _REF_LINK.sub(r"\1", text)
-    text = _LINK_DEF.sub("", text)
-    text = _INLINE_CODE.sub(r"\1", text)
-    text = _EMPHASIS.sub(r"\2", text)
-    text = _HTML_TAG.sub("", text)
-    text = _QUOTE.sub("", text)
-    text = _LIST_MARK.sub("", text)
-    text = re.sub(r"\n{3,}", "\n\n", text).strip()
-    return ExtractedDocument(text, first_heading.group(1) if first_heading else None)
+def default_registry() -> ExtractorRegistry:
+    """A registry with the built-in text extractors (a new one per call, so callers may extend it)."""
+    registry = ExtractorRegistry()
+    registry.register("text/plain", extract_plain_text, extensions=(".txt", ".text"))
+    registry.register("text/markdown", extract_markdown, extensions=(".md", ".markdown"))
+    return registry
 
 
-EXTRACTORS: dict[str, Extractor] = {"text/plain": _plain, "text/markdown": _markdown}
-SUPPORTED_CONTENT_TYPES = frozenset(EXTRACTORS)
-_EXTENSIONS = {".txt": "text/plain", ".text": "text/plain", ".md": "text/markdown", ".markdown": "text/markdown"}
+def extract_text(
+    data: bytes,
+    content_type: str | None,
+    filename: str | None = None,
+    *,
+    registry: ExtractorRegistry | None = None,
+) -> ExtractedDocument:
+    """Extract the text of an uploaded file (see the module docstring)."""
+    return (registry or default_registry()).extract(data, content_type, filename)
 
 
 def sniff_content_type(filename: str | None) -> str | None:
-    """The content type implied by a file name's extension, if it is one we extract."""
-    if not filename or "." not in filename:
-        return None
-    return _EXTENSIONS.get(filename[filename.rfind("."):].lower())
+    """The built-in content type implied by ``filename``'s extension (.txt, .text, .md, .markdown)."""
+    return default_registry().sniff(filename)
 
 
-def extract_text(data: bytes, content_type: str, filename: str | None = None) -> ExtractedDocument:
+def normalize_content_type(content_type: str) -> str:
+    """``"Text/X-Markdown; charset=UTF-8"`` -> ``"text/markdown"``: parameters dropped, aliases resolved."""
     base = content_type.split(";", 1)[0].strip().lower()
-    extractor = EXTRACTORS.get(base)
-    if extractor is None:
-        raise UnsupportedContentType(
-            f"cannot extract text from {base or 'an untyped file'}; supported: {', '.join(sorted(EXTRACTORS))}"
-        )
-    return extractor(data)
+    return _ALIASES.get(base, base)
+
+
+def decode_text(data: bytes, charset: str | None = None) -> str:
+    """Decode text bytes (BOM, else ``charset``, else UTF-8) and normalise line endings to ``\\n``."""
+    encoding = charset or "utf-8"
+    if data.startswith(codecs.BOM_UTF8):
+        encoding = "utf-8-sig"
+    elif data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        encoding = "utf-16"  # reads the BOM to pick the byte order, and drops it
+    try:
+        text = data.decode(encoding)
+    except LookupError as exc:
+        raise ExtractionError(f"unknown charset {charset!r}") from exc
+    except UnicodeDecodeError as exc:
+        raise ExtractionError(
+            f"the file is not valid {encoding} text (first bad byte at offset {exc.start}); "
+            "upload it as UTF-8 or declare its charset in the content type"
+        ) from exc
+    if "\x00" in text:
+        raise ExtractionError("the file contains NUL characters: it is binary, not text")
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def extract_plain_text(data: bytes, charset: str | None) -> ExtractedDocument:
+    text = decode_text(data, charset)
+    first_line = next((line.strip() for line in text.split("\n") if line.strip()), "")
+    # A short first line that is not a sentence reads as a title ("Annual report 2024").
+    looks_like_title = 0 < len(first_line) <= _TITLE_MAX_CHARS and first_line[-1] not in ".!?;,:"
+    return ExtractedDocument(text=text, title_hint=first_line if looks_like_title else None)
+
+
+def extract_markdown(data: bytes, charset: str | None) -> ExtractedDocument:
+    text, title = markdown_to_text(decode_text(data, charset))
+    return ExtractedDocument(text=text, title_hint=title)
+
+
+def _charset(content_type: str) -> str | None:
+    match = re.search(r";\s*charset\s*=\s*\"?([\w.:-]+)\"?", content_type, re.IGNORECASE)
+    return match.group(1) if match else None
+
+
+# -- Markdown ------------------------------------------------------------------------------------
+# Line-based, not a full CommonMark parser: the goal is retrieval text, so constructs are removed
+# the way a reader would see them and anything unrecognised stays as written. Spans are bounded
+# ({1,300} and the like) so hostile input cannot make the regexes backtrack quadratically.
+
+_FRONT_MATTER_OPEN = {"---": ("---", "..."), "+++": ("+++",)}
+_FRONT_MATTER_MAX_LINES = 200
+_FRONT_MATTER_KEY = re.compile(r"^[\w-]+\s*[:=]")
+_FRONT_MATTER_TITLE = re.compile(r"^title\s*[:=]\s*(.+?)\s*$", re.IGNORECASE)
+_FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
+_ATX_HEADING = re.compile(r"^ {0,3}#{1,6}(?:[ \t]+(.*?))?(?:[ \t]+#+)?[ \t]*$")
+_SETEXT_UNDERLINE = re.compile(r"^ {0,3}(?:=+|-+)[ \t]*$")
+_THEMATIC_BREAK = re.compile(r"^ {0,3}([-*_])(?:[ \t]*\1){2,}[ \t]*$")
+_LINK_DEFINITION = re.compile(r"^ {0,3}\[[^\]\n]{1,500}\]:[ \t]*\S.*$")
+_TABLE_DELIMITER = re.compile(r"^ *\|?(?: *:?-+:? *\|)+ *(?::?-+:?)? *$")
+_BLOCKQUOTE = re.compile(r"^ {0,3}(?:> ?)+")
+_LIST_MARKER = re.compile(r"^([ \t]*)(?:[-*+]|\d{1,9}[.)])[ \t]+(?:\[[ xX]\][ \t]+)?")
+_INLINE_CODE = re.compile(r"(`+)(.{1,2000}?)\1")
+_ESCAPED = re.compile(r"\\([!-/:-@\[-`{-~])")
+_IMAGE = re.compile(r"!\[([^\]\n]{0,500})\]\([^)\n]{0,2000}\)")
+_LINK = re.compile(r"\[([^\]\n]{0,500})\](?:\([^)\n]{0,2000}\)|\[[^\]\n]{0,500}\])")
+_AUTOLINK = re.compile(r"<((?:https?|ftp|mailto):[^>\s]{1,2000}|[^>\s@]{1,200}@[^>\s]{1,200})>")
+_HTML_COMMENT = re.compile(r"<!--.*?-->")
+_LINE_BREAK_TAG = re.compile(r"<br\s*/?>", re.IGNORECASE)
+_HTML_TAG = re.compile(r"</?[A-Za-z][A-Za-z0-9-]{0,30}(?:\s[^<>]{0,1000})?/?>")
+_EMPHASIS = (
+    re.compile(r"(\*{1,3})(?=\S)(.{1,300}?)(?<=\S)\1"),
+    re.compile(r"(?<!\w)(_{1,3})(?=\S)(.{1,300}?)(?<=\S)\1(?!\w)"),
+    re.compile(r"(~~)(?=\S)(.{1,300}?)(?<=\S)\1"),
+)
+_EMPHASIS_DEPTH = 3
+_ESCAPE_BASE = 0xF0000  # Supplementary Private Use Area: never present in real text
+
+
+def markdown_to_text(source: str) -> tuple[str, str | None]:
+    """The readable text of a Markdown document and its title (front matter, else first heading)."""
+    lines = source.split("\n")
+    title, lines = _strip_front_matter(lines)
+    out: list[str] = []
+    fence: str | None = None
+    in_comment = False
+    for index, line in enumerate(lines):
+        if fence is not None:
+            if line.strip().startswith(fence) and not line.strip().strip(fence[0]):
+                fence = None
+            else:
+                out.append(line)  # code is kept verbatim: identifiers are what people search for
+            continue
+        had_text = bool(line.strip())
+        if in_comment:
+            end = line.find("-->")
+            if end < 0:
+                continue
+            line, in_comment = line[end + 3 :], False
+        opened = _FENCE.match(line)
+        if opened:
+            fence = opened.group(1)
+            continue
+        line = _HTML_COMMENT.sub("", line)
+        if "<!--" in line:
+            line, in_comment = line[: line.index("<!--")], True
+        if had_text and not line.strip():
+            continue  # a line that held only a comment is not a paragraph break
+        if _THEMATIC_BREAK.match(line) or _SETEXT_UNDERLINE.match(line):
+            if title is None and _SETEXT_UNDERLINE.match(line) and out and out[-1].strip():
+                title = out[-1].strip()
+            out.append("")
+            continue
+        if _LINK_DEFINITION.match(line) or _TABLE_DELIMITER.match(line):
+            continue
+        heading = _ATX_HEADING.match(line)
+        if heading:
+            line = _inline(heading.group(1) or "")
+            if title is None and line.strip():
+                title = line.strip()
+            out.extend(("", line, ""))  # a heading is its own paragraph for the chunker
+            continue
+        line = _LIST_MARKER.sub(r"\1", _BLOCKQUOTE.sub("", line))
+        if line.lstrip().startswith("|") or (line.count("|") >= 2 and _is_table_row(lines, index)):
+            line = "  ".join(cell.strip() for cell in line.strip().strip("|").split("|"))
+        out.append(_inline(line))
+    text = "\n".join(part.rstrip() for part in out)
+    text = re.sub(r"\n{3,}", "\n\n", text).strip("\n")
+    return text, title
+
+
+def _strip_front_matter(lines: list[str]) -> tuple[str | None, list[str]]:
+    closers = _FRONT_MATTER_OPEN.get(lines[0].strip()) if lines else None
+    if closers is None:
+        return None, lines
+    for end in range(1, min(len(lines), _FRONT_MATTER_MAX_LINES)):
+        if lines[end].strip() in closers:
+            first = next((line.strip() for line in lines[1:end] if line.strip()), "")
+            if not _FRONT_MATTER_KEY.match(first):
+                return None, lines  # "---" then prose: a thematic break, not metadata
+            title = None
+            for line in lines[1:end]:
+                found = _FRONT_MATTER_TITLE.match(line.strip())
+                if found:
+                    title = found.group(1).strip().strip("\"'").strip() or None
+                    break
+            return title, lines[end + 1 :]
+    return None, lines  # never closed: it was a thematic break, not front matter
+
+
+def _is_table_row(lines: list[str], index: int) -> bool:
+    """A pipe row without a leading pipe is a table row only next to a delimiter row."""
+    neighbours = lines[max(0, index - 2) : index + 2]
+    return any(_TABLE_DELIMITER.match(line) and "-" in line for line in neighbours)
+
+
+def _inline(line: str) -> str:
+    """Inline markup of one line; code spans keep their content untouched."""
+    parts: list[str] = []
+    position = 0
+    for code in _INLINE_CODE.finditer(line):
+        parts.append(_inline_text(line[position : code.start()]))
+        parts.append(code.group(2).strip() if code.group(2).strip() else code.group(2))
+        position = code.end()
+    parts.append(_inline_text(line[position:]))
+    return "".join(parts)
+
+
+def _inline_text(text: str) -> str:
+    # Escaped punctuation is hidden in private-use characters first, so "\*" never opens emphasis.
+    text = _ESCAPED.sub(lambda m: chr(_ESCAPE_BASE + ord(m.group(1))), text)
+    text = _IMAGE.sub(r"\1", text)
+    text = _LINK.sub(r"\1", text)
+    text = _AUTOLINK.sub(r"\1", text)
+    text = _HTML_TAG.sub("", _LINE_BREAK_TAG.sub(" ", text))
+    for pattern in _EMPHASIS:
+        for _ in range(_EMPHASIS_DEPTH):  # nested emphasis ("***a* b**") unwraps a layer per pass
+            text, found = pattern.subn(r"\2", text)
+            if not found:
+                break
+    text = html.unescape(text)
+    return re.sub(r"[\U000F0000-\U000F007F]", lambda m: chr(ord(m.group()) - _ESCAPE_BASE), text)
