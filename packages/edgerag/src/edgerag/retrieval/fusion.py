@@ -1,59 +1,102 @@
-"""Weighted reciprocal rank fusion (RRF).
+"""Weighted reciprocal rank fusion (RRF) of ranked id lists from several retrievers.
 
-``score(d) = Σ_r weight_r / (k + rank_r(d))`` over the retrievers that returned ``d`` (ranks from 1).
-RRF needs no score calibration between bm25 and cosine, which is why it fuses them; the weights let a
-weak retriever count less (see benchmarks/eval_retrieval.py for how they were tuned). Ties break by the
-best single rank, then by id, so results are deterministic.
+``score(d) = sum(weight_r / (k + rank_r(d)))`` over the retrievers ``r`` that returned ``d``, with
+ranks counted from 1 (Cormack, Clarke & Büttcher, SIGIR 2009; weighted as in most hybrid engines).
+RRF uses ranks only, so bm25 scores and cosine similarities never need calibrating against each other;
+``k`` (60 in the paper) damps the difference between the very top ranks; the weights let a weaker
+retriever count less (benchmarks/eval_retrieval.py sweeps them on SciFact).
+
+Determinism: scores are summed in retriever-name order (so equal inputs give bit-identical floats
+whatever the mapping order), and ties are broken by the best single rank, then by id.
+
+A retriever with weight 0 contributes no score: an id only it returned is left out, but its rank is
+still reported in :attr:`FusedHit.ranks` for ids that other retrievers found (useful in debugging).
+A retriever listing an id twice counts it once, at its better rank.
+
+To fuse another retriever (e.g. a reranker's list), give it a name in ``ranked_lists`` and a weight.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-__all__ = ["FusedHit", "FusionSettings", "fuse"]
+__all__ = ["KEYWORD", "VECTOR", "FusedHit", "FusionSettings", "fuse"]
+
+KEYWORD = "keyword"
+VECTOR = "vector"
 
 
 @dataclass(frozen=True)
 class FusionSettings:
+    """How the gateway fuses keyword (FTS5 bm25) and vector (Vectorize) rankings."""
+
     keyword_weight: float = 1.0
     vector_weight: float = 1.0
     k: int = 60
 
+    def __post_init__(self) -> None:
+        _check_weights({KEYWORD: self.keyword_weight, VECTOR: self.vector_weight}, (KEYWORD, VECTOR))
+        _check_k(self.k)
+
+    def weights(self) -> dict[str, float]:
+        return {KEYWORD: self.keyword_weight, VECTOR: self.vector_weight}
+
 
 @dataclass(frozen=True)
 class FusedHit:
+    """One fused result: its id, RRF score, and its 1-based rank in each retriever that returned it."""
+
     id: str
     score: float
     ranks: dict[str, int] = field(default_factory=dict)
 
 
 def fuse(
-    ranked_lists: Mapping[str, Sequence[str]], weights: Mapping[str, float], *, k: int = 60, limit: int
+    ranked_lists: Mapping[str, Sequence[str]],
+    weights: Mapping[str, float],
+    *,
+    limit: int,
+    k: int = 60,
 ) -> list[FusedHit]:
-    if k < 1:
-        raise ValueError("k must be >= 1")
-    if any(w < 0 for w in weights.values()):
-        raise ValueError("fusion weights must be >= 0")
-    missing = set(ranked_lists) - set(weights)
+    """The best ``limit`` ids across ``ranked_lists`` (retriever name -> ids, best first).
+
+    Raises ``ValueError`` for a retriever without a weight, a negative or non-finite weight, all
+    weights zero, ``k < 1`` or ``limit < 0``.
+    """
+    _check_k(k)
+    if limit < 0:
+        raise ValueError(f"limit must be >= 0, got {limit}")
+    missing = sorted(set(ranked_lists) - set(weights))
     if missing:
-        raise ValueError(f"no weight for retriever(s) {sorted(missing)}")
-    if ranked_lists and not any(weights[name] for name in ranked_lists):
-        raise ValueError("at least one retriever needs a weight above 0")
+        raise ValueError(f"no fusion weight for retriever(s) {missing}")
+    if ranked_lists:
+        _check_weights(weights, ranked_lists)
     scores: dict[str, float] = {}
     ranks: dict[str, dict[str, int]] = {}
-    for name, ids in ranked_lists.items():
-        weight = weights[name]
-        seen: set[str] = set()
-        for position, item in enumerate(ids, start=1):
-            if item in seen:
-                continue  # a retriever's duplicate counts once, at its best rank
-            seen.add(item)
-            ranks.setdefault(item, {})[name] = position
-            if weight:
+    for name in sorted(ranked_lists):
+        weight = float(weights[name])
+        for position, item in enumerate(ranked_lists[name], start=1):
+            item_ranks = ranks.setdefault(item, {})
+            if name in item_ranks:
+                continue
+            item_ranks[name] = position
+            if weight > 0:
                 scores[item] = scores.get(item, 0.0) + weight / (k + position)
-    ordered = sorted(
-        (item for item in ranks if item in scores),
-        key=lambda item: (-scores[item], min(ranks[item].values()), item),
-    )
-    return [FusedHit(item, scores[item], ranks[item]) for item in ordered[: max(limit, 0)]]
+    ordered = sorted(scores, key=lambda item: (-scores[item], min(ranks[item].values()), item))
+    return [FusedHit(item, scores[item], ranks[item]) for item in ordered[:limit]]
+
+
+def _check_weights(weights: Mapping[str, float], names: Sequence[str] | Mapping[str, object]) -> None:
+    for name in names:
+        weight = weights[name]
+        if not math.isfinite(weight) or weight < 0:
+            raise ValueError(f"fusion weight for {name!r} must be a finite number >= 0, got {weight!r}")
+    if not any(weights[name] > 0 for name in names):
+        raise ValueError("at least one retriever needs a fusion weight above 0")
+
+
+def _check_k(k: int) -> None:
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise ValueError(f"the RRF constant k must be an int >= 1, got {k!r}")
