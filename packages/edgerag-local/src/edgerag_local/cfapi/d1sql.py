@@ -18,7 +18,7 @@ from typing import Any
 
 from .http import ApiError
 
-__all__ = ["execute", "split_statements"]
+__all__ = ["database_size", "execute", "split_statements", "table_count"]
 
 _TRANSACTION = re.compile(r"^\s*(BEGIN|COMMIT|END|ROLLBACK|SAVEPOINT|RELEASE)\b", re.IGNORECASE)
 
@@ -27,16 +27,16 @@ def split_statements(sql: str) -> list[str]:
     """Split ``sql`` into complete statements (string literals, comments and triggers respected)."""
     statements: list[str] = []
     buffer = ""
-    for piece in sql.split(";"):
-        buffer += piece + ";"
-        if sqlite3.complete_statement(buffer):
-            text = buffer.strip()
-            if _has_code(text):
-                statements.append(text)
+    pieces = sql.split(";")
+    for i, piece in enumerate(pieces):
+        last = i == len(pieces) - 1
+        buffer += piece if last else piece + ";"
+        if not last and sqlite3.complete_statement(buffer):
+            if _has_code(buffer):
+                statements.append(buffer.strip())
             buffer = ""
-    rest = buffer[:-1].strip()  # the final piece got a ';' it never had
-    if _has_code(rest):
-        statements.append(rest)
+    if _has_code(buffer):
+        statements.append(buffer.strip())
     return statements
 
 
@@ -100,13 +100,13 @@ def execute(
     except sqlite3.Error as exc:
         conn.execute("ROLLBACK")
         raise _d1_error(exc) from exc
-    size = _size(conn)
+    size = database_size(conn)
     for result in results:
         result["meta"]["size_after"] = size
     return results
 
 
-def _size(conn: sqlite3.Connection) -> int:
+def database_size(conn: sqlite3.Connection) -> int:
     pages = conn.execute("PRAGMA page_count").fetchone()[0]
     page_size = conn.execute("PRAGMA page_size").fetchone()[0]
     return int(pages) * int(page_size)

@@ -24,7 +24,7 @@ from email.policy import HTTP
 from typing import Any
 from urllib.parse import parse_qs
 
-__all__ = ["API_PREFIX", "ApiError", "ApiRequest", "FormPart", "Raw", "Router", "envelope"]
+__all__ = ["API_PREFIX", "ApiError", "ApiRequest", "FormPart", "Paged", "Router", "envelope"]
 
 API_PREFIX = "/client/v4"
 log = logging.getLogger("edgerag_local.cfapi")
@@ -93,15 +93,6 @@ class ApiRequest:
                 )
             )
         return parts
-
-
-@dataclass(frozen=True)
-class Raw:
-    """A non-envelope answer (some endpoints, e.g. script content, return the raw body)."""
-
-    body: bytes
-    content_type: str = "application/octet-stream"
-    status: int = 200
 
 
 def envelope(
@@ -180,10 +171,7 @@ class Router:
         path, _, qs = raw_path.partition("?")
         self.calls.append(f"{method} {path}")
         if not path.startswith(API_PREFIX):
-            return self._json(
-                404,
-                envelope(None, success=False, errors=[{"code": 7000, "message": "No route for that URI"}]),
-            )
+            return self._error(404, 7000, "No route for that URI")
         path = path[len(API_PREFIX) :] or "/"
         query = parse_qs(qs, keep_blank_values=True)
         matched_path = False
@@ -198,40 +186,25 @@ class Router:
             try:
                 authorize(request)
                 result = handler(request)
+                if isinstance(result, Paged):
+                    items, info = _page(result, request)
+                    return self._json(200, envelope(items, result_info=info))
+                return self._json(200, envelope(result))
             except ApiError as exc:
-                return self._json(
-                    exc.status,
-                    envelope(None, success=False, errors=[{"code": exc.code, "message": exc.message}]),
-                )
-            if isinstance(result, Raw):
-                return result.status, result.body, result.content_type
-            if isinstance(result, Paged):
-                items, info = _page(result, request)
-                return self._json(200, envelope(items, result_info=info))
-            return self._json(200, envelope(result))
+                return self._error(exc.status, exc.code, exc.message)
+            except Exception as exc:  # an emulator bug must still answer like the API, and say what broke
+                log.exception("cfapi emulator: %s %s failed", method, path)
+                return self._error(500, 10000, f"emulator error: {type(exc).__name__}: {exc}")
         self.unknown.append(f"{method} {path}")
         log.warning("cfapi emulator: no handler for %s %s", method, path)
         if matched_path:
-            return self._json(
-                405,
-                envelope(
-                    None, success=False, errors=[{"code": 10405, "message": f"method {method} not allowed"}]
-                ),
-            )
-        return self._json(
-            404,
-            envelope(
-                None,
-                success=False,
-                errors=[
-                    {
-                        "code": 7003,
-                        "message": "Could not route to " + path + ", perhaps your object identifier is "
-                        "invalid?",
-                    }
-                ],
-            ),
+            return self._error(405, 10405, f"method {method} not allowed")
+        return self._error(
+            404, 7003, f"Could not route to {path}, perhaps your object identifier is invalid?"
         )
+
+    def _error(self, status: int, code: int, message: str) -> tuple[int, bytes, str]:
+        return self._json(status, envelope(None, success=False, errors=[{"code": code, "message": message}]))
 
     @staticmethod
     def _json(status: int, body: Any) -> tuple[int, bytes, str]:

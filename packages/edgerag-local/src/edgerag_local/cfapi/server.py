@@ -100,7 +100,10 @@ class CloudflareApiEmulator:
         self.state.check_token(token, request)
 
     def start(self) -> CloudflareApiEmulator:
-        self._thread = threading.Thread(target=self._server.serve_forever, name="cfapi-emulator", daemon=True)
+        # A short poll interval keeps stop() quick (shutdown waits for the loop to notice).
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="cfapi-emulator", daemon=True
+        )
         self._thread.start()
         return self
 

@@ -28,7 +28,7 @@ def _d1(state: ApiState, req: ApiRequest) -> dict[str, Any]:
 
 def _d1_public(state: ApiState, db: dict[str, Any]) -> dict[str, Any]:
     conn = state.d1_connection(db["uuid"])
-    return {**db, "num_tables": d1sql.table_count(conn), "file_size": d1sql._size(conn)}
+    return {**db, "num_tables": d1sql.table_count(conn), "file_size": d1sql.database_size(conn)}
 
 
 def _register_d1(router: Router, state: ApiState) -> None:
