@@ -213,7 +213,7 @@ def _settings(draw: st.DrawFn) -> ChunkingSettings:
 def test_chunk_properties(text: str, chunking: ChunkingSettings) -> None:
     chunks = chunk_text(text, chunking)
 
-    covered = set()
+    covered: set[int] = set()
     for index, chunk in enumerate(chunks):
         assert chunk.seq == index
         assert text[chunk.char_start : chunk.char_end] == chunk.text
