@@ -1,7 +1,8 @@
 """A cheap, conservative token count for keeping chunks under an embedding model's input limit.
 
-The embedding models have a hard input limit (bge: 512 tokens, counting the two special tokens; BAAI's
-reference code truncates the rest, so text past the limit silently never reaches the vector). Running
+The embedding models have a hard input limit (bge: 512 tokens, counting the two special tokens). Past
+it, depending on the server, the rest is silently dropped from the vector (BAAI's reference code
+truncates) or the request fails (e.g. Hugging Face TEI); Workers AI does not document which. Running
 the real tokenizer on the edge would mean shipping its vocabulary (bge's WordPiece file alone is ~230 KB)
 and a tokenizer library into every worker, so the chunker sizes chunks with :func:`estimate_tokens`,
 which is designed to be an UPPER BOUND of the real count on natural text and costs two regex scans.
