@@ -346,3 +346,40 @@ async def test_persistent_failure_ends_failed_with_no_partial_index(
 
     assert await env.VECTORS.getByIds([chunk_id(ids["Doomed"], i) for i in range(20)]) == []
     assert (await search(acme, "vectors written")).get("results") == []
+
+
+async def test_batch_upload_is_all_or_nothing(harness: StackHarness) -> None:
+    acme = await harness.tenant("acme")
+    docs = [{"title": title, "text": text} for title, text in ACME_DOCS.items()]
+    accepted = await acme.client.post("/v1/documents/batch", json={"documents": docs})
+    assert accepted.status_code == 202, accepted.text
+    ids = [d["id"] for d in accepted.json()["documents"]]
+    assert len(ids) == 2 and all(d["status"] == "queued" for d in accepted.json()["documents"])
+    await harness.ingest()
+    for document_id in ids:
+        assert (await acme.client.get(f"/v1/documents/{document_id}")).json()["status"] == "ready"
+
+    too_many = await acme.client.post("/v1/documents/batch", json={"documents": [docs[0]] * 101})
+    assert too_many.status_code == 422
+    one_bad = await acme.client.post("/v1/documents/batch", json={"documents": [docs[0], {"title": "", "text": "x"}]})
+    assert one_bad.status_code == 422
+    assert one_bad.json()["errors"][0]["loc"][:3] == ["documents", "1", "title"]
+    listing = (await acme.client.get("/v1/documents")).json()["documents"]
+    assert sorted(d["id"] for d in listing) == sorted(ids)  # the rejected batches left nothing behind
+
+
+async def test_queue_outage_leaves_nothing_behind(harness: StackHarness, monkeypatch: pytest.MonkeyPatch) -> None:
+    acme = await harness.tenant("acme")
+    queue = harness.stack.workers["gateway"].env.INGEST_QUEUE
+
+    async def down(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("Queue send failed: internal error")
+
+    monkeypatch.setattr(queue, "send", down)
+    monkeypatch.setattr(queue, "sendBatch", down)
+    single = await acme.client.post("/v1/documents", json={"title": "t", "text": "some text"})
+    assert single.status_code == 503, single.text
+    batch = await acme.client.post("/v1/documents/batch", json={"documents": [{"title": "a", "text": "b"}] * 3})
+    assert batch.status_code == 503
+    assert (await acme.client.get("/v1/documents")).json()["documents"] == []
+    assert (await harness.stack.workers["gateway"].env.FILES.list())["objects"] == []

@@ -13,6 +13,7 @@ import binascii
 import hashlib
 import json
 import logging
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from edgerag.contracts.ingest import IngestMessage
@@ -21,7 +22,7 @@ from edgerag.ids import chunk_id, new_id
 from edgerag.keys import Scope
 from edgerag.problems import BadRequest, PayloadTooLarge, ServiceUnavailable, UnsupportedMediaType, ValidationFailed
 from edgerag.store.d1 import now_iso
-from edgerag.store.documents import DocumentStore
+from edgerag.store.documents import DocumentRecord, DocumentStore
 from edgerag.store.tenants import Principal
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -97,6 +98,79 @@ async def _read_upload(request: Request, limit: int) -> tuple[bytes, str, str | 
     raise UnsupportedMediaType("send multipart/form-data with a 'file' part, or application/json text")
 
 
+@dataclass(frozen=True)
+class _Upload:
+    data: bytes
+    title: str
+    filename: str | None
+    content_type: str
+    metadata: dict[str, Any]
+
+
+def _check_size(upload: _Upload, limit: int, where: str = "the document") -> None:
+    if len(upload.data) > limit:
+        raise PayloadTooLarge(f"{where} exceeds the {limit}-byte limit")
+    if not upload.data.strip():
+        raise ValidationFailed(f"{where} is empty", errors=[{"loc": ["body"], "msg": "empty", "type": "empty"}])
+
+
+async def _store(env: Any, tenant: str, upload: _Upload) -> tuple[DocumentRecord, IngestMessage]:
+    """R2 object, then the D1 row; undoes the object if the row fails."""
+    document_id = new_id("doc")
+    r2_key = f"tenants/{tenant}/documents/{document_id}/original"
+    sha256 = hashlib.sha256(upload.data).hexdigest()
+    await env.FILES.put(
+        r2_key,
+        upload.data,
+        httpMetadata={"contentType": upload.content_type},
+        customMetadata={"tenant_id": tenant, "document_id": document_id},
+    )
+    try:
+        record = await DocumentStore(env.DB).create(
+            document_id=document_id, tenant_id=tenant, title=upload.title, filename=upload.filename,
+            content_type=upload.content_type, size_bytes=len(upload.data), r2_key=r2_key, sha256=sha256,
+            metadata=upload.metadata,
+        )
+    except Exception:
+        await env.FILES.delete(r2_key)
+        raise
+    message = IngestMessage(
+        v=1, tenant_id=tenant, document_id=document_id, r2_key=r2_key, content_type=upload.content_type,
+        sha256=sha256, enqueued_at=now_iso(),
+    )
+    return record, message
+
+
+async def _undo(env: Any, tenant: str, records: list[DocumentRecord]) -> None:
+    store = DocumentStore(env.DB)
+    for record in records:
+        await store.delete(tenant, record.id)
+        await env.FILES.delete(record.r2_key)
+
+
+async def _store_and_enqueue(env: Any, tenant: str, uploads: list[_Upload]) -> list[DocumentRecord]:
+    """Store every upload and enqueue one ingest message each; all or nothing."""
+    stored: list[tuple[DocumentRecord, IngestMessage]] = []
+    try:
+        for upload in uploads:
+            stored.append(await _store(env, tenant, upload))
+    except Exception:
+        await _undo(env, tenant, [record for record, _ in stored])
+        raise
+    try:
+        if len(stored) == 1:
+            await env.INGEST_QUEUE.send(stored[0][1].to_body(), contentType="json")
+        else:
+            await env.INGEST_QUEUE.sendBatch(
+                [{"body": message.to_body(), "contentType": "json"} for _, message in stored]
+            )
+    except Exception as exc:
+        log.exception("could not enqueue %d document(s)", len(stored))
+        await _undo(env, tenant, [record for record, _ in stored])
+        raise ServiceUnavailable("the ingestion queue is unavailable; nothing was stored, try again") from exc
+    return [record for record, _ in stored]
+
+
 @router.post("", status_code=202)
 async def upload_document(
     request: Request,
@@ -104,42 +178,46 @@ async def upload_document(
     env: Any = Depends(get_env),
     settings: GatewaySettings = Depends(get_settings),
 ) -> dict[str, Any]:
-    data, title, filename, content_type, metadata = await _read_upload(request, settings.max_upload_bytes)
-    if len(data) > settings.max_upload_bytes:
-        raise PayloadTooLarge(f"the document exceeds the {settings.max_upload_bytes}-byte limit")
-    if not data.strip():
-        raise ValidationFailed("the document is empty", errors=[{"loc": ["body"], "msg": "empty", "type": "empty"}])
-    tenant = principal.tenant_id
-    document_id = new_id("doc")
-    r2_key = f"tenants/{tenant}/documents/{document_id}/original"
-    sha256 = hashlib.sha256(data).hexdigest()
-    store = DocumentStore(env.DB)
-    await env.FILES.put(
-        r2_key,
-        data,
-        httpMetadata={"contentType": content_type},
-        customMetadata={"tenant_id": tenant, "document_id": document_id},
-    )
+    upload = _Upload(*await _read_upload(request, settings.max_upload_bytes))
+    _check_size(upload, settings.max_upload_bytes)
+    (record,) = await _store_and_enqueue(env, principal.tenant_id, [upload])
+    return {"document": record.to_public(), "status_url": f"/v1/documents/{record.id}"}
+
+
+MAX_BATCH_DOCUMENTS = 100  # one queue sendBatch holds at most 100 messages
+
+
+class DocumentBatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    documents: list[TextDocument] = Field(min_length=1, max_length=MAX_BATCH_DOCUMENTS)
+
+
+@router.post("/batch", status_code=202)
+async def upload_documents(
+    request: Request,
+    principal: Principal = Depends(require(Scope.WRITE)),
+    env: Any = Depends(get_env),
+    settings: GatewaySettings = Depends(get_settings),
+) -> dict[str, Any]:
+    """Up to 100 JSON text documents in one request (bulk ingestion); all are accepted or none."""
+    if _base_type(request.headers.get("content-type")) != "application/json":
+        raise UnsupportedMediaType("send application/json: {\"documents\": [{\"title\", \"text\"}, ...]}")
+    declared = request.headers.get("content-length")
+    limit = settings.max_upload_bytes * 2
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"a batch request may carry at most {limit} bytes")
     try:
-        record = await store.create(
-            document_id=document_id, tenant_id=tenant, title=title, filename=filename, content_type=content_type,
-            size_bytes=len(data), r2_key=r2_key, sha256=sha256, metadata=metadata,
-        )
-    except Exception:
-        await env.FILES.delete(r2_key)
-        raise
-    message = IngestMessage(
-        v=1, tenant_id=tenant, document_id=document_id, r2_key=r2_key, content_type=content_type,
-        sha256=sha256, enqueued_at=now_iso(),
-    )
-    try:
-        await env.INGEST_QUEUE.send(message.to_body(), contentType="json")
-    except Exception as exc:
-        log.exception("could not enqueue %s", document_id)
-        await store.delete(tenant, document_id)
-        await env.FILES.delete(r2_key)
-        raise ServiceUnavailable("the ingestion queue is unavailable; nothing was stored, try again") from exc
-    return {"document": record.to_public(), "status_url": f"/v1/documents/{document_id}"}
+        batch = DocumentBatch.model_validate_json(await request.body())
+    except ValidationError as exc:
+        raise ValidationFailed.from_pydantic(exc) from exc
+    uploads = [
+        _Upload(doc.text.encode("utf-8"), doc.title, None, doc.content_type, dict(doc.metadata))
+        for doc in batch.documents
+    ]
+    for index, upload in enumerate(uploads):
+        _check_size(upload, settings.max_upload_bytes, f"documents[{index}]")
+    records = await _store_and_enqueue(env, principal.tenant_id, uploads)
+    return {"documents": [r.to_public() for r in records]}
 
 
 def _encode_cursor(created_at: str, document_id: str) -> str:
