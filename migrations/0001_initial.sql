@@ -23,8 +23,8 @@ CREATE TABLE tenants (
     created_at  TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
 );
 
--- An API key is shown once as "<prefix>.<secret>"; only the prefix (the public lookup part) and a
--- hash of the whole key are stored. scopes is a space-separated list ("search chat upload").
+-- An API key is shown once as "er_<prefix>_<secret>"; only the prefix (the public lookup part) and a
+-- hash of the whole key are stored. scopes is a space-separated list ("read write admin").
 CREATE TABLE api_keys (
     id            TEXT PRIMARY KEY,
     tenant_id     TEXT NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,

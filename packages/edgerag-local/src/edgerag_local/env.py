@@ -10,6 +10,7 @@ config raises ``AttributeError`` locally, as it is ``undefined`` at the edge.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -155,7 +156,7 @@ def build_env(
         values[producer.binding] = pool.broker().producer(producer.queue, delivery_delay=producer.delivery_delay)
     for service in config.services:
         values[service.binding] = LocalFetcher(
-            service.binding, lambda name=service.service: services(name), service.entrypoint
+            service.binding, functools.partial(services, service.service), service.entrypoint
         )
     for rl in config.ratelimits:
         values[rl.name] = pool.ratelimit(rl.namespace_id, rl.limit, rl.period)

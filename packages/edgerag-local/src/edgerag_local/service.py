@@ -34,7 +34,9 @@ _MAX_DEPTH = 64
 class ServiceTarget(Protocol):
     """What a service binding needs from the worker it points at (the host implements it)."""
 
-    name: str
+    @property
+    def name(self) -> str:
+        """The worker's name (what ``[[services]] service = ...`` refers to)."""
 
     def entrypoint(self, name: str | None) -> type[Any]:
         """The entrypoint class (``Default`` when ``name`` is None)."""

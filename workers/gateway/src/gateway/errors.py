@@ -26,13 +26,7 @@ def problem_response(problem: Problem, instance: str | None = None) -> JSONRespo
     body = problem.to_dict()
     if instance is not None:
         body.setdefault("instance", instance)
-    headers: dict[str, str] = {}
-    retry_after = getattr(problem, "retry_after", None)
-    if retry_after is not None:
-        headers["retry-after"] = str(int(retry_after))
-    if problem.status == 401:
-        headers["www-authenticate"] = 'Bearer realm="edgerag"'
-    return JSONResponse(body, status_code=problem.status, headers=headers, media_type=PROBLEM_JSON)
+    return JSONResponse(body, status_code=problem.status, headers=problem.headers, media_type=PROBLEM_JSON)
 
 
 def _plain(status: int, title: str, detail: str, instance: str, **extra: Any) -> JSONResponse:

@@ -16,7 +16,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from edgerag.chunking import ChunkingSettings, chunk_text
+from edgerag.chunking import chunk_text
 from edgerag.contracts.ingest import IngestMessage
 from edgerag.embedding import Embedder
 from edgerag.extract import ExtractionError, UnsupportedContentType, extract_text
@@ -47,10 +47,10 @@ class IngestOutcome:
     chunks: int
 
 
-def embedding_input(title: str, text: str) -> str:
+def embedding_input(title: str, text: str, title_tokens: int = _TITLE_TOKENS) -> str:
     """What gets embedded for a chunk: a short title prefix gives the chunk its document's context."""
     words = title.split()
-    while words and estimate_tokens(" ".join(words)) > _TITLE_TOKENS:
+    while words and estimate_tokens(" ".join(words)) > title_tokens:
         words.pop()
     short = " ".join(words)
     return f"{short}\n\n{text}" if short else text
@@ -77,9 +77,7 @@ async def ingest_document(env: Any, settings: IngestSettings, message: IngestMes
     except (UnsupportedContentType, ExtractionError) as exc:
         raise PermanentFailure(str(exc)) from exc
 
-    chunking = ChunkingSettings(
-        max_tokens=settings.chunk_max_tokens, overlap_tokens=settings.chunk_overlap_tokens
-    )
+    chunking = settings.chunking()
     chunks = chunk_text(extracted.text, chunking)
     if not chunks:
         raise PermanentFailure("the document contains no text")
@@ -90,7 +88,9 @@ async def ingest_document(env: Any, settings: IngestSettings, message: IngestMes
     # Record how many vectors this attempt may write before writing any, so cleanup can find them.
     await _record_planned(env, message, len(planned))
     embedder = Embedder(env.AI, settings.embedding_model, batch_size=settings.embed_batch_size)
-    vectors = await embedder.embed([embedding_input(document.title, c.text) for c in planned])
+    # The title prefix must not push a full chunk past the model's input limit.
+    title_budget = min(_TITLE_TOKENS, chunking.hard_limit_tokens - chunking.max_tokens)
+    vectors = await embedder.embed([embedding_input(document.title, c.text, title_budget) for c in planned])
     records = [
         {
             "id": c.id,
@@ -126,7 +126,7 @@ async def discard_document_index(env: Any, tenant_id: str, document_id: str, rea
     document = await store.find(tenant_id, document_id)
     if document is None:
         return
-    known = set(await store.chunk_ids(tenant_id, document_id))
+    known: set[str] = set(await store.chunk_ids(tenant_id, document_id))
     known.update(chunk_id(document_id, seq) for seq in range(document.chunk_count))
     ids = sorted(known)
     for start in range(0, len(ids), _DELETE_BATCH):

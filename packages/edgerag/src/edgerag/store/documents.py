@@ -143,7 +143,7 @@ class DocumentStore:
             raise NotFound(f"no document {document_id}")
         return record
 
-    async def list(
+    async def list_page(
         self, tenant_id: str, *, limit: int, after: tuple[str, str] | None = None, status: Status | None = None
     ) -> list[DocumentRecord]:
         """Newest first; ``after`` is the (created_at, id) of the last item of the previous page."""

@@ -10,6 +10,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from gateway.deps import get_env, require_operator
 
+ScopeName = Literal["read", "write", "admin"]
+_DEFAULT_SCOPES: tuple[ScopeName, ...] = ("read", "write")
+
 router = APIRouter(prefix="/v1/admin", tags=["admin"], dependencies=[Depends(require_operator)])
 
 
@@ -22,7 +25,7 @@ class NewTenant(BaseModel):
 class NewKey(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(min_length=1, max_length=100)
-    scopes: list[Literal["read", "write", "admin"]] = Field(default_factory=lambda: ["read", "write"], min_length=1)
+    scopes: list[ScopeName] = Field(default_factory=lambda: list(_DEFAULT_SCOPES), min_length=1)
 
 
 @router.post("/tenants", status_code=201)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from edgerag.contracts.ingest import IngestMessage
-from edgerag.extract import SUPPORTED_CONTENT_TYPES, sniff_content_type
+from edgerag.extract import UnsupportedContentType, default_registry
 from edgerag.ids import chunk_id, new_id
 from edgerag.keys import Scope
 from edgerag.problems import BadRequest, PayloadTooLarge, ServiceUnavailable, UnsupportedMediaType, ValidationFailed
@@ -52,14 +52,11 @@ def _base_type(content_type: str | None) -> str:
 
 
 def _document_type(declared: str | None, filename: str | None) -> str:
-    base = _base_type(declared)
-    if base in ("", "application/octet-stream"):
-        base = sniff_content_type(filename) or base
-    if base not in SUPPORTED_CONTENT_TYPES:
-        raise UnsupportedMediaType(
-            f"cannot ingest {base or 'an untyped file'}; supported: {', '.join(sorted(SUPPORTED_CONTENT_TYPES))}"
-        )
-    return base
+    """The extractable content type (aliases such as text/x-markdown resolved, untyped files sniffed)."""
+    try:
+        return default_registry().resolve(declared, filename)
+    except UnsupportedContentType as exc:
+        raise UnsupportedMediaType(str(exc)) from exc
 
 
 async def _read_upload(request: Request, limit: int) -> tuple[bytes, str, str | None, str, dict[str, Any]]:
@@ -243,7 +240,7 @@ async def list_documents(
     env: Any = Depends(get_env),
 ) -> dict[str, Any]:
     after = _decode_cursor(cursor) if cursor else None
-    page = await DocumentStore(env.DB).list(principal.tenant_id, limit=limit + 1, after=after, status=status)
+    page = await DocumentStore(env.DB).list_page(principal.tenant_id, limit=limit + 1, after=after, status=status)
     more = len(page) > limit
     page = page[:limit]
     next_cursor = _encode_cursor(page[-1].created_at, page[-1].id) if more and page else None
@@ -263,7 +260,7 @@ async def delete_document(
 ) -> Response:
     store = DocumentStore(env.DB)
     record = await store.get(principal.tenant_id, document_id)
-    ids = set(await store.chunk_ids(principal.tenant_id, document_id))
+    ids: set[str] = set(await store.chunk_ids(principal.tenant_id, document_id))
     ids.update(chunk_id(document_id, seq) for seq in range(record.chunk_count))
     ordered = sorted(ids)
     for start in range(0, len(ordered), 1000):
