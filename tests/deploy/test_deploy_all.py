@@ -29,7 +29,7 @@ def test_deploy_all_deploys_the_good_tenants_and_reports_the_broken_ones(world: 
     assert "broken.toml: resources.vectorize.dimensions" in out
     assert "GAMMA_CLOUDFLARE_API_TOKEN" in out
     assert "failed at deploy beta-edgerag-gateway-dev" in out
-    assert "npx wrangler delete --name beta-edgerag-dedalus-dev" in out  # new workers: delete to undo
+    assert "npx wrangler delete beta-edgerag-dedalus-dev" in out  # new workers: delete to undo
 
     scripts = world.api.state.account(ACCOUNT)["scripts"]
     assert {"alpha-edgerag-gateway-dev", "alpha-edgerag-dedalus-dev", "alpha-edgerag-ingest-dev"} <= set(

@@ -107,3 +107,10 @@ def test_deploy_versions_deployments_and_rollback(
     settings = api.state.account(ACCOUNT)["scripts"]["probe"]
     assert settings["deployments"][0]["versions"][0]["version_id"] == tags["first"]
     assert settings["deployments"][0]["annotations"]["workers/message"] == "back to first"
+
+
+def test_delete_a_worker(wrangler: tuple[CloudflareApiEmulator, Callable[..., str]]) -> None:
+    api, run = wrangler
+    run("deploy")
+    assert "Successfully deleted probe" in run("delete", "probe")
+    assert api.state.account(ACCOUNT)["scripts"] == {}

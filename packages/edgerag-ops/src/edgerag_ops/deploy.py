@@ -143,7 +143,7 @@ class _Run:
                     f"-m 'roll back failed edgerag deploy' -y"
                 )
             else:
-                steps.append(f"{env} npx wrangler delete --name {name}   # it did not exist before this run")
+                steps.append(f"{env} npx wrangler delete {name}   # it did not exist before this run")
         if self.migrated_at:
             names = self.tenant.resource_names(self.options.env)
             steps.append(

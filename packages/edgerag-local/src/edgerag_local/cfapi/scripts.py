@@ -349,6 +349,25 @@ def register(router: Router, state: ApiState) -> None:
         return None
 
     router.add("DELETE", base, delete_script)
+    router.add("DELETE", "/accounts/{account}/workers/services/{script}", delete_script)  # wrangler delete
+
+    def references(req: ApiRequest) -> Any:
+        """Who binds this worker (``wrangler delete`` asks before breaking them)."""
+        target = req.params["script"]
+        _script(state, req)
+        incoming = []
+        for name, other in sorted(state.account(req.params["account"])["scripts"].items()):
+            bindings = active_version(other)["metadata_in"].get("bindings", [])
+            if any(b.get("type") == "service" and b.get("service") == target for b in bindings):
+                incoming.append({"service": name, "environment": "production", "name": name})
+        return {
+            "services": {"incoming": incoming, "outgoing": [], "pages_function": False},
+            "durable_objects": [],
+            "dispatch_outbounds": [],
+        }
+
+    router.add("GET", base + "/references", references)
+    router.add("GET", "/accounts/{account}/workers/tails/by-consumer/{script}", lambda req: [])
 
     router.add("GET", base + "/settings", lambda req: settings_of(_script(state, req)))
 
