@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import tomllib
+
 import pytest
 
-from .conftest import ACCOUNT, World, assert_no_token_leak, require_wrangler, tenant_text
+from .conftest import ACCOUNT, REPO, World, assert_no_token_leak, require_wrangler, tenant_text
 
 pytestmark = pytest.mark.wrangler
 
@@ -56,3 +58,27 @@ def test_deploy_all_skips_tenants_without_the_environment(world: World) -> None:
     assert code == 0, out
     assert any(line.split()[:3] == ["alpha", "prod", "skipped"] for line in out.splitlines())
     assert world.api.state.account(ACCOUNT)["scripts"] == {}
+
+
+def test_example_tenants_deploy_to_prod_with_their_custom_domain_and_route(world: World) -> None:
+    require_wrangler()
+    tokens = {}
+    for name in ("acme", "globex"):
+        text = (REPO / "tenants" / f"{name}.toml").read_text()
+        config = tomllib.loads(text)
+        world.add_tenant(name, text=text)
+        tokens[config["api_token_env"]] = f"{name}-token-0123456789"
+        world.api.add_token(tokens[config["api_token_env"]], config["account_id"])
+        world.api.add_zone(config["account_id"], f"{name}.example")  # the domain is set up in the account
+    environ = {**world.environ, **tokens}
+
+    code, out = world.cli("deploy-all", "--env", "prod", "--parallel", "2", environ=environ)
+    assert code == 0, out
+    acme = world.api.state.account(ACCOUNT)["scripts"]["acme-edgerag-gateway"]
+    assert [d["hostname"] for d in acme["domains"]] == ["rag.acme.example"]
+    globex = world.api.state.account("fedcba9876543210fedcba9876543210")["scripts"]["globex-edgerag-gateway"]
+    assert [(r["pattern"], r["zone_name"]) for r in globex["routes"]] == [
+        ("api.globex.example/rag/*", "globex.example")
+    ]
+    code, out = world.cli("drift", "--all", "--env", "prod", environ=environ)
+    assert code == 0, out

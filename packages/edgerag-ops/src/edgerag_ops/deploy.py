@@ -212,6 +212,8 @@ def _migrate(
     try:
         wrangler.run(["d1", "migrations", "apply", names.d1, "--remote"], cwd=built["gateway"].directory)
     except WranglerError as exc:
+        if seen.d1 is None or applied_migrations(client, str(seen.d1["uuid"])) == applied:
+            run.migrated_at = None  # nothing was applied: there is nothing to restore
         raise run.fail("d1 migrations", f"wrangler could not apply {', '.join(pending)}: {exc}") from exc
     applied = applied_migrations(client, str(seen.d1["uuid"])) if seen.d1 else []
     still = [m for m in pending if m not in applied]

@@ -182,14 +182,16 @@ def _vars(template: Mapping[str, Any], canon: _Canon, tenant: Tenant, env: str) 
     return dict(sorted(values.items()))
 
 
-def _routes(tenant: Tenant, env: str) -> list[dict[str, Any]]:
+def _routes(tenant: Tenant, env: str) -> list[Any]:
     environment = tenant.environment(env)
     if environment.custom_domain:
         return [{"pattern": environment.custom_domain, "custom_domain": True}]
     if environment.route:
-        host = environment.route.split("/", 1)[0]
-        zone = environment.zone_name or ".".join(host.split(".")[-2:])
-        return [{"pattern": environment.route, "zone_name": zone}]
+        # A bare pattern lets wrangler find the zone itself (the host, then each parent domain); a table
+        # must name its zone.
+        if environment.zone_name:
+            return [{"pattern": environment.route, "zone_name": environment.zone_name}]
+        return [environment.route]
     return []
 
 

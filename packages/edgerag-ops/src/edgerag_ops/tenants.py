@@ -169,7 +169,7 @@ VarName = Annotated[str, Field(pattern=_VAR_NAME)]
 class Environment(_Model):
     workers_dev: bool = False
     route: Annotated[str, Field(pattern=_ROUTE)] | None = None
-    # The zone a route belongs to; derived from the route's last two host labels when omitted.
+    # The zone a route belongs to; when omitted, wrangler looks it up from the route's host.
     zone_name: Annotated[str, Field(pattern=_HOSTNAME, max_length=253)] | None = None
     custom_domain: Annotated[str, Field(pattern=_HOSTNAME, max_length=253)] | None = None
     vars: dict[VarName, str] = Field(default_factory=dict)

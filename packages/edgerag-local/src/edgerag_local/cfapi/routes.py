@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import scripts, storage, vectorize_queues
+from . import scripts, storage, vectorize_queues, zones
 from .http import ApiError, ApiRequest, Router
 from .state import ApiState
 
@@ -57,4 +57,5 @@ def build_router(state: ApiState) -> Router:
     scripts.register(router, state)
     storage.register(router, state)
     vectorize_queues.register(router, state)
+    zones.register(router, state)
     return router

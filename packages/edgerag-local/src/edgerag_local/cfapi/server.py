@@ -26,6 +26,7 @@ from .http import API_PREFIX, ApiError, ApiRequest, Router
 from .inject import Injector
 from .routes import build_router
 from .state import ApiState
+from .zones import add_zone
 
 __all__ = ["CloudflareApiEmulator"]
 
@@ -82,6 +83,13 @@ class CloudflareApiEmulator:
         with self._lock:
             self.state.add_token(token, list(accounts))
 
+    def add_zone(self, account: str, name: str) -> str:
+        """Set up domain ``name`` in ``account`` (routes and custom domains need a zone); returns its id."""
+        with self._lock:
+            zone_id = add_zone(self.state, account, name)
+            self.state.save()
+            return zone_id
+
     def dispatch(
         self, method: str, path: str, headers: dict[str, str], body: bytes
     ) -> tuple[int, bytes, str]:
@@ -102,7 +110,10 @@ class CloudflareApiEmulator:
     def start(self) -> CloudflareApiEmulator:
         # A short poll interval keeps stop() quick (shutdown waits for the loop to notice).
         self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="cfapi-emulator", daemon=True
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="cfapi-emulator",
+            daemon=True,
         )
         self._thread.start()
         return self

@@ -56,7 +56,7 @@ class ApiState:
         self.data: dict[str, Any] = (
             json.loads(self._file.read_text())
             if self._file.exists()
-            else {"tokens": {}, "accounts": {}, "counter": 0}
+            else {"tokens": {}, "accounts": {}, "zones": {}, "counter": 0}
         )
         self._dbs: dict[str, sqlite3.Connection] = {}
 
