@@ -73,8 +73,8 @@ def test_unknown_environment_names_the_field() -> None:
             "differ",
         ),
         (
-            'bucket_name = "edgerag-uploads"',
-            'bucket_name = "Edgerag_Uploads"',
+            'bucket_name = "edgerag-files"',
+            'bucket_name = "Edgerag_Files"',
             "resources.r2.bucket_name",
             "lowercase",
         ),
