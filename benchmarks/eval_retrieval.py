@@ -22,6 +22,7 @@ from typing import Any
 import httpx
 
 from edgerag.retrieval.fusion import fuse
+from edgerag_local.clock import ManualClock
 from edgerag_local.evaluation import evaluate, load_beir
 from edgerag_local.stack import open_stack
 
@@ -40,13 +41,20 @@ def doc_ranking(results: list[dict[str, Any]], mapping: dict[str, str]) -> list[
     return ranked
 
 
-async def run_mode(client: httpx.AsyncClient, queries: dict[str, str], mode: str) -> dict[str, list[dict[str, Any]]]:
+async def run_mode(
+    client: httpx.AsyncClient, queries: dict[str, str], mode: str, clock: ManualClock
+) -> dict[str, list[dict[str, Any]]]:
     gate = asyncio.Semaphore(4)
     out: dict[str, list[dict[str, Any]]] = {}
 
     async def one(qid: str, text: str) -> None:
         async with gate:
-            response = await client.post("/v1/search", json={"query": text, "top_k": TOP, "mode": mode})
+            while True:
+                response = await client.post("/v1/search", json={"query": text, "top_k": TOP, "mode": mode})
+                if response.status_code != 429:
+                    break
+                # Rate limited like any client: wait Retry-After (on the stack's clock, not the wall's).
+                clock.advance(int(response.headers.get("retry-after", "60")))
             response.raise_for_status()
             out[qid] = response.json()["results"]
 
@@ -55,18 +63,20 @@ async def run_mode(client: httpx.AsyncClient, queries: dict[str, str], mode: str
 
 
 async def evaluate_state(state: Path, weights: tuple[float, float] | None) -> None:
-    _, queries, qrels = load_beir(DATASET)
+    dataset = load_beir(DATASET)
+    queries, qrels = dataset.queries, dataset.qrels
     queries = {q: t for q, t in queries.items() if q in qrels}
     mapping: dict[str, str] = json.loads((state / "corpus-map.json").read_text())
     key = (state / "demo-key").read_text().strip()
     extra = {}
     if weights is not None:
         extra = {"gateway": {"FUSION_KEYWORD_WEIGHT": str(weights[0]), "FUSION_VECTOR_WEIGHT": str(weights[1])}}
-    stack = open_stack(ROOT, state_dir=state, extra_vars=extra)
+    clock = ManualClock()
+    stack = open_stack(ROOT, state_dir=state, extra_vars=extra, clock=clock)
     transport = httpx.ASGITransport(app=stack.asgi("gateway"))
     async with httpx.AsyncClient(transport=transport, base_url="http://local",
                                  headers={"authorization": f"Bearer {key}"}, timeout=300) as client:
-        raw = {mode: await run_mode(client, queries, mode) for mode in ("keyword", "vector", "hybrid")}
+        raw = {mode: await run_mode(client, queries, mode, clock) for mode in ("keyword", "vector", "hybrid")}
     stack.close()
 
     rows = []
@@ -82,26 +92,26 @@ async def evaluate_state(state: Path, weights: tuple[float, float] | None) -> No
         print(f"| {mode} | {ndcg:.4f} | {recall:.4f} |")
 
     # Sweep: fuse the two single-retriever chunk rankings the API returned, for a grid of weights.
-    print("\nFusion sweep (RRF k=60, same fuse() as the gateway):\n")
-    print("| keyword weight | vector weight | nDCG@10 | Recall@100 |")
+    print("\nFusion sweep (same fuse() as the gateway; keyword weight 1.0):\n")
+    print("| RRF k | vector weight | nDCG@10 | Recall@100 |")
     print("|---:|---:|---:|---:|")
     best = None
-    for kw in (1.0,):
-        for vw in (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8, 1.0):
+    kw = 1.0
+    for k in (10, 30, 60, 100):
+        for vw in (0.0, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 1.0):
             run = {}
             for q in queries:
                 lists = {"keyword": [h["chunk_id"] for h in raw["keyword"][q]],
                          "vector": [h["chunk_id"] for h in raw["vector"][q]]}
                 owner = {h["chunk_id"]: h["document_id"] for mode in ("keyword", "vector") for h in raw[mode][q]}
-                weights_now = {"keyword": kw, "vector": vw}
-                fused = fuse(lists, weights_now, k=60, limit=TOP * 2)
+                fused = fuse(lists, {"keyword": kw, "vector": vw}, k=k, limit=TOP * 2)
                 run[q] = doc_ranking([{"document_id": owner[h.id]} for h in fused], mapping)
             scores = evaluate(run, qrels)
-            print(f"| {kw} | {vw} | {scores['ndcg@10']:.4f} | {scores['recall@100']:.4f} |")
+            print(f"| {k} | {vw} | {scores['ndcg@10']:.4f} | {scores['recall@100']:.4f} |")
             if best is None or scores["ndcg@10"] > best[0]:
-                best = (scores["ndcg@10"], kw, vw)
+                best = (scores["ndcg@10"], k, vw)
     assert best is not None
-    print(f"\nbest on train: keyword {best[1]} / vector {best[2]} (nDCG@10 {best[0]:.4f})")
+    print(f"\nbest on train: RRF k {best[1]}, keyword 1.0 / vector {best[2]} (nDCG@10 {best[0]:.4f})")
 
 
 def main() -> None:
