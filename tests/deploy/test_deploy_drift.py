@@ -186,8 +186,10 @@ def test_fixed_migration_really_ran_again(deployed: World) -> None:
     database = next(
         d for d in deployed.api.state.account(ACCOUNT)["d1"].values() if d["name"] == "edgerag-dev"
     )
-    conn = deployed.api.state.d1_connection(database["uuid"])
-    assert conn.execute("SELECT name FROM sqlite_master WHERE name = 'drift_probe'").fetchone() is not None
+    engine = deployed.api.state.d1_engine(database["uuid"])
+    assert engine.run([("SELECT name FROM sqlite_master WHERE name = 'drift_probe'", [])])[0].rows == [
+        ["drift_probe"]
+    ]
 
 
 def test_code_change_in_the_repository_is_drift(deployed: World) -> None:

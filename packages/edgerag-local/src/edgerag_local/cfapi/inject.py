@@ -17,6 +17,8 @@ import copy
 import threading
 from typing import Any
 
+from edgerag_local.d1_sql import split_statements
+
 from .scripts import active_version, deploy_version, new_version
 from .state import ApiState
 
@@ -107,12 +109,12 @@ class Injector:
             )
             if db is None:
                 raise KeyError(f"no D1 database {database_name!r}")
-            conn = self._state.d1_connection(db["uuid"])
-            deleted = conn.execute("DELETE FROM d1_migrations WHERE name = ?", (migration,)).rowcount
-            if deleted != 1:
+            engine = self._state.d1_engine(db["uuid"])
+            found = engine.run([("SELECT 1 FROM d1_migrations WHERE name = ?", [migration])])[0]
+            if not found.rows:
                 raise KeyError(f"migration {migration!r} is not recorded in {database_name}")
-            if undo_sql:
-                conn.executescript(undo_sql)
+            queries: list[tuple[str, list[Any]]] = [("DELETE FROM d1_migrations WHERE name = ?", [migration])]
+            engine.run(queries + [(statement, []) for statement in split_statements(undo_sql or "")])
 
     def drop_metadata_index(self, account: str, index: str, prop: str) -> None:
         with self._lock:

@@ -1,7 +1,8 @@
 """The emulated Cloudflare account state: tokens, and per account its workers and resources.
 
 State is one JSON document (``<state_dir>/state.json``, rewritten after every change) plus one SQLite
-file per D1 database (``<state_dir>/d1/<uuid>.sqlite3``), so remote migrations really run SQL. Without
+file per D1 database (``<state_dir>/d1/<uuid>.sqlite3``, run by the local D1 engine), so remote
+migrations really run SQL. Without
 a state dir everything lives in a temporary directory that :meth:`ApiState.close` removes.
 
 Identifiers are deterministic (a counter per kind hashed into uuid/hex shape), so two runs of the same
@@ -21,10 +22,13 @@ import copy
 import hashlib
 import json
 import shutil
-import sqlite3
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
+
+from edgerag_local.d1_engine import D1Engine
+from edgerag_local.d1_limits import D1Limits
 
 from .http import ApiError, ApiRequest
 
@@ -58,7 +62,7 @@ class ApiState:
             if self._file.exists()
             else {"tokens": {}, "accounts": {}, "zones": {}, "counter": 0}
         )
-        self._dbs: dict[str, sqlite3.Connection] = {}
+        self._dbs: dict[str, D1Engine] = {}
 
     # -- persistence ---------------------------------------------------------------------------------
     def save(self) -> None:
@@ -67,8 +71,8 @@ class ApiState:
         tmp.replace(self._file)
 
     def close(self) -> None:
-        for conn in self._dbs.values():
-            conn.close()
+        for engine in self._dbs.values():
+            engine.close()
         self._dbs.clear()
         if self._temp:
             shutil.rmtree(self.dir, ignore_errors=True)
@@ -124,13 +128,10 @@ class ApiState:
         """A deep copy of all account state (tests compare before/after to prove "nothing changed")."""
         return copy.deepcopy({k: v for k, v in self.data["accounts"].items()})
 
-    # -- D1 SQLite files -----------------------------------------------------------------------------
-    def d1_connection(self, uuid: str) -> sqlite3.Connection:
-        conn = self._dbs.get(uuid)
-        if conn is None:
-            folder = self.dir / "d1"
-            folder.mkdir(exist_ok=True)
-            conn = sqlite3.connect(folder / f"{uuid}.sqlite3", check_same_thread=False, isolation_level=None)
-            conn.execute("PRAGMA foreign_keys = ON")  # D1 enforces foreign keys
-            self._dbs[uuid] = conn
-        return conn
+    # -- D1 databases (SQLite files run by the local D1 engine) ---------------------------------------
+    def d1_engine(self, uuid: str) -> D1Engine:
+        engine = self._dbs.get(uuid)
+        if engine is None:
+            engine = D1Engine(self.dir / "d1" / f"{uuid}.sqlite3", limits=D1Limits(), clock=time.monotonic)
+            self._dbs[uuid] = engine
+        return engine

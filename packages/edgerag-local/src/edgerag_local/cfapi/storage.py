@@ -27,8 +27,8 @@ def _d1(state: ApiState, req: ApiRequest) -> dict[str, Any]:
 
 
 def _d1_public(state: ApiState, db: dict[str, Any]) -> dict[str, Any]:
-    conn = state.d1_connection(db["uuid"])
-    return {**db, "num_tables": d1sql.table_count(conn), "file_size": d1sql.database_size(conn)}
+    num_tables, file_size = d1sql.describe(state.d1_engine(db["uuid"]))
+    return {**db, "num_tables": num_tables, "file_size": file_size}
 
 
 def _register_d1(router: Router, state: ApiState) -> None:
@@ -63,7 +63,7 @@ def _register_d1(router: Router, state: ApiState) -> None:
             db = _d1(state, req)
             body = req.json()
             return d1sql.execute(
-                state.d1_connection(db["uuid"]), str(body.get("sql", "")), body.get("params"), raw=raw
+                state.d1_engine(db["uuid"]), str(body.get("sql", "")), body.get("params"), raw=raw
             )
 
         return handler
