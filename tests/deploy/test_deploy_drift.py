@@ -262,3 +262,15 @@ def test_dry_run_changes_nothing(deployed: World) -> None:
 def test_token_never_leaks(deployed: World) -> None:
     assert TOKEN not in json.dumps(deployed.api.state.snapshot())
     assert_no_token_leak(deployed)
+
+
+def test_dry_run_of_a_new_tenant_plans_everything_and_creates_nothing(world: World) -> None:
+    require_wrangler()
+    world.add_tenant("local")
+    code, out = world.cli("deploy-one", "local", "--dry-run")
+    assert code == 0, out
+    planned = [line.split()[1] for line in out.splitlines() if line.startswith("local/dev: would-")]
+    assert planned.count("would-create") == 8 and planned.count("would-deploy") == 3
+    assert "dry run: 13 change(s) would be made; nothing was changed" in out
+    writes = [call for call in world.api.router.calls if not call.startswith("GET ")]
+    assert writes == []
