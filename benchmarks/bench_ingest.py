@@ -47,7 +47,7 @@ def peak_rss_mib(pid: int) -> float:
 
 
 def start_stack(state: Path, port: int) -> tuple[subprocess.Popen[str], str]:
-    command = [str(ROOT / ".venv" / "bin" / "edgerag"), "--state", str(state), "dev", "--port", str(port),
+    command = [str(ROOT / ".venv" / "bin" / "edgerag"), "dev", "--state", str(state), "--port", str(port),
                "--log-level", "warning"]
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     key = ""

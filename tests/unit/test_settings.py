@@ -4,7 +4,6 @@ from dataclasses import dataclass
 from types import SimpleNamespace
 
 import pytest
-
 from edgerag.settings import SettingsError, load_settings, positive_int, var
 
 

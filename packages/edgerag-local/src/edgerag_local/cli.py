@@ -27,33 +27,34 @@ __all__ = ["main"]
 
 
 def _parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--root", type=Path, default=None, help="project root (default: found from cwd)")
+    common.add_argument("--state", type=Path, default=None, help="state directory (default .edgerag/state)")
     parser = argparse.ArgumentParser(prog="edgerag", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--root", type=Path, default=None, help="project root (default: found from cwd)")
-    parser.add_argument("--state", type=Path, default=None, help="state directory (default .edgerag/state)")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    dev = sub.add_parser("dev", help="serve the stack locally")
+    dev = sub.add_parser("dev", help="serve the stack locally", parents=[common])
     dev.add_argument("--host", default="127.0.0.1")
     dev.add_argument("--port", type=int, default=8787)
     dev.add_argument("--no-demo", action="store_true", help="do not create/print a demo tenant key")
     dev.add_argument("--log-level", default="info")
 
     tenants = sub.add_parser("tenants", help="manage tenants").add_subparsers(dest="action", required=True)
-    create_tenant = tenants.add_parser("create")
+    create_tenant = tenants.add_parser("create", parents=[common])
     create_tenant.add_argument("name")
     create_tenant.add_argument("--plan", default="free", choices=["free", "standard", "enterprise"])
-    tenants.add_parser("list")
+    tenants.add_parser("list", parents=[common])
 
     keys = sub.add_parser("keys", help="manage API keys").add_subparsers(dest="action", required=True)
-    create_key = keys.add_parser("create")
+    create_key = keys.add_parser("create", parents=[common])
     create_key.add_argument("tenant", help="tenant name or id")
     create_key.add_argument("--name", default="cli")
     create_key.add_argument("--scopes", default="read write", help='space-separated, e.g. "read write admin"')
-    revoke = keys.add_parser("revoke")
+    revoke = keys.add_parser("revoke", parents=[common])
     revoke.add_argument("tenant")
     revoke.add_argument("key_id")
 
-    sub.add_parser("migrate", help="apply D1 migrations to the local database")
+    sub.add_parser("migrate", help="apply D1 migrations to the local database", parents=[common])
     return parser
 
 
