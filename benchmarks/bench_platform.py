@@ -29,8 +29,11 @@ from edgerag_local.migrations import apply_migrations  # noqa: E402
 from edgerag_local.queues import ConsumerSettings, LocalQueueBroker, QueueDispatcher  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-WORDS = ("protein cell gene receptor signal tumour immune virus enzyme membrane pathway neuron "
-         "mutation therapy insulin kinase binding expression dna rna clinical trial dose response").split()
+# Synthetic text with a Zipf-distributed vocabulary (like natural language): a few words are in most
+# rows, most words in few. Queries use two words from the middle of the distribution.
+VOCABULARY = [f"term{i}" for i in range(20_000)]
+ZIPF_WEIGHTS = [1.0 / (rank + 1) for rank in range(len(VOCABULARY))]
+QUERY_WORDS = VOCABULARY[100:2000]
 
 Row = dict[str, Any]
 
@@ -66,7 +69,7 @@ async def bench_d1(tmp: Path, rows: int, repeat: int) -> list[Row]:
     )
     batch = []
     for i in range(rows):
-        text = " ".join(rng.choice(WORDS) for _ in range(60))
+        text = " ".join(rng.choices(VOCABULARY, weights=ZIPF_WEIGHTS, k=60))
         batch.append(
             db.prepare(
                 "INSERT INTO chunks (id, tenant_id, document_id, seq, text, title, created_at)"
@@ -81,7 +84,7 @@ async def bench_d1(tmp: Path, rows: int, repeat: int) -> list[Row]:
     ids = [f"c{rng.randrange(rows)}" for _ in range(repeat)]
     it = iter(ids)
     point = await timed(lambda: db.prepare("SELECT * FROM chunks WHERE id = ?1").bind(next(it)).first(), repeat)
-    terms = iter([f'"{rng.choice(WORDS)}" OR "{rng.choice(WORDS)}"' for _ in range(repeat)])
+    terms = iter([f'"{rng.choice(QUERY_WORDS)}" OR "{rng.choice(QUERY_WORDS)}"' for _ in range(repeat)])
     fts_sql = (
         "SELECT c.id FROM chunks_fts JOIN chunks c ON c.rowid = chunks_fts.rowid"
         " WHERE chunks_fts MATCH ?1 AND c.tenant_id = 't1' ORDER BY bm25(chunks_fts) LIMIT 100"
@@ -89,7 +92,7 @@ async def bench_d1(tmp: Path, rows: int, repeat: int) -> list[Row]:
     fts = await timed(lambda: db.prepare(fts_sql).bind(next(terms)).all(), repeat)
     label = f"{rows // 1000}k rows"
     return [summarise("D1 point query (by primary key)", label, point),
-            summarise("D1 FTS5 bm25 top-100 (2-term OR)", label, fts)]
+            summarise("D1 FTS5 bm25 top-100 (2-term OR, Zipf vocabulary)", label, fts)]
 
 
 async def bench_kv(tmp: Path, repeat: int) -> list[Row]:
@@ -125,18 +128,23 @@ async def bench_queue(tmp: Path, repeat: int) -> list[Row]:
     return [summarise("Queue send -> delivery (run_forever)", "batch size 1", samples)]
 
 
-async def main_async(quick: bool) -> list[Row]:
+async def main_async(quick: bool, only: str | None = None) -> list[Row]:
     rows: list[Row] = []
     repeat = 50 if quick else 200
+    sizes = (10_000,) if quick else (10_000, 100_000)
     with tempfile.TemporaryDirectory() as name:
         tmp = Path(name)
-        for size in (10_000,) if quick else (10_000, 100_000):
-            rows += await bench_d1(tmp, size, repeat)
-        import bench_vectorize
+        if only in (None, "d1"):
+            for size in sizes:
+                rows += await bench_d1(tmp, size, repeat)
+        if only in (None, "vectorize"):
+            import bench_vectorize
 
-        rows += bench_vectorize.platform_rows((10_000,) if quick else (10_000, 100_000))
-        rows += await bench_kv(tmp, repeat)
-        rows += await bench_queue(tmp, 100 if quick else 300)
+            rows += bench_vectorize.platform_rows(sizes)
+        if only in (None, "kv"):
+            rows += await bench_kv(tmp, repeat)
+        if only in (None, "queue"):
+            rows += await bench_queue(tmp, 100 if quick else 300)
     return rows
 
 
@@ -150,8 +158,9 @@ def print_table(rows: list[Row]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="10k sizes only, fewer calls")
+    parser.add_argument("--only", choices=["d1", "vectorize", "kv", "queue"], default=None)
     args = parser.parse_args()
-    print_table(asyncio.run(main_async(args.quick)))
+    print_table(asyncio.run(main_async(args.quick, args.only)))
 
 
 if __name__ == "__main__":
