@@ -30,8 +30,6 @@ siblings, and pin the behaviour in ``tests/contract/test_kv.py``.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import math
 import sqlite3
@@ -44,6 +42,7 @@ from typing import TYPE_CHECKING, Any
 
 from edgerag.jsdict import AttrDict, to_attrdict
 
+from edgerag_local.cursors import cursor_key, make_cursor
 from edgerag_local.errors import KVError
 from edgerag_local.options import merge_options
 
@@ -100,29 +99,6 @@ def _reject_constant(name: str) -> Any:
 
 def _parse_json(text: str) -> Any:
     return to_attrdict(json.loads(text, parse_constant=_reject_constant))
-
-
-def _given(**kwargs: Any) -> dict[str, Any]:
-    """Keyword arguments actually passed: a ``None`` default must not mask the options dict."""
-    return {name: value for name, value in kwargs.items() if value is not None}
-
-
-def _make_cursor(last_key: str) -> str:
-    """An opaque cursor naming the last key returned: the next page starts strictly after it, so
-    keys added or removed between pages neither repeat nor hide the ones that stayed."""
-    return base64.urlsafe_b64encode(json.dumps({"after": last_key}).encode("utf-8")).decode("ascii")
-
-
-def _cursor_key(cursor: str) -> str:
-    """The key a cursor from :func:`_make_cursor` names; ``ValueError`` for anything else."""
-    try:
-        payload = json.loads(base64.b64decode(cursor, altchars=b"-_", validate=True))
-    except (binascii.Error, UnicodeError, json.JSONDecodeError) as exc:
-        raise ValueError(f"not a cursor this binding issued: {cursor!r}") from exc
-    after = payload.get("after") if isinstance(payload, dict) else None
-    if not isinstance(after, str):
-        raise ValueError(f"not a cursor this binding issued: {cursor!r}")
-    return after
 
 
 def _metadata(metadata_json: str | None) -> Any:
@@ -288,7 +264,7 @@ class LocalKVNamespace:
     ) -> None:
         """Store ``value`` (str, any bytes-like object, or an async iterable of bytes standing in for
         a ReadableStream), optionally expiring and with JSON ``metadata``."""
-        kwargs = _given(expiration=expiration, expirationTtl=expirationTtl, metadata=metadata)
+        kwargs = dict(expiration=expiration, expirationTtl=expirationTtl, metadata=metadata)
         opts = merge_options(
             options, kwargs, allowed=("expiration", "expirationTtl", "metadata"), where="KVNamespace.put"
         )
@@ -402,7 +378,7 @@ class LocalKVNamespace:
         """
         opts = merge_options(
             options,
-            _given(prefix=prefix, limit=limit, cursor=cursor),
+            dict(prefix=prefix, limit=limit, cursor=cursor),
             allowed=("prefix", "limit", "cursor"),
             where="KVNamespace.list",
         )
@@ -429,7 +405,7 @@ class LocalKVNamespace:
             keys.append(entry)
         result = AttrDict(keys=keys, list_complete=len(rows) <= page, cacheStatus=None)
         if not result.list_complete:
-            result.cursor = _make_cursor(keys[-1]["name"])
+            result.cursor = make_cursor(keys[-1]["name"])
         return result
 
     def _list_limit(self, raw: Any) -> int:
@@ -455,7 +431,7 @@ class LocalKVNamespace:
         if not isinstance(cursor, str):
             raise TypeError("KVNamespace.list: cursor must be a string")
         try:
-            return _cursor_key(cursor)
+            return cursor_key(cursor)
         except ValueError as exc:
             raise KVError("KV GET failed: 400 Invalid cursor") from exc
 

@@ -28,10 +28,7 @@ To extend: validate new options in :mod:`edgerag_local.r2_validate`, store new f
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
-import json
 import math
 import time
 from collections.abc import AsyncIterable, Callable, Mapping, Sequence
@@ -40,6 +37,7 @@ from typing import TYPE_CHECKING, Any, overload
 
 from edgerag.jsdict import AttrDict
 
+from edgerag_local.cursors import cursor_key, make_cursor
 from edgerag_local.options import merge_options
 from edgerag_local.r2_object import R2Checksums, R2Object, R2ObjectBody
 from edgerag_local.r2_store import R2Store, StoredObject
@@ -69,29 +67,6 @@ _INCLUDE = ("httpMetadata", "customMetadata")
 _VALUE_TYPE_ERROR = (
     "R2 put() accepts only strings, ArrayBuffers, ArrayBufferViews, ReadableStreams, Blobs or null as values."
 )
-
-
-def _given(**kwargs: Any) -> dict[str, Any]:
-    """Keyword arguments actually passed: a ``None`` default must not mask the options dict."""
-    return {name: value for name, value in kwargs.items() if value is not None}
-
-
-def _make_cursor(last_key: str) -> str:
-    """An opaque cursor naming the last key returned: the next page starts strictly after it, so
-    keys added or removed between pages neither repeat nor hide the ones that stayed."""
-    return base64.urlsafe_b64encode(json.dumps({"after": last_key}).encode("utf-8")).decode("ascii")
-
-
-def _cursor_key(cursor: str) -> str:
-    """The key a cursor from :func:`_make_cursor` names; ``ValueError`` for anything else."""
-    try:
-        payload = json.loads(base64.b64decode(cursor, altchars=b"-_", validate=True))
-    except (binascii.Error, UnicodeError, json.JSONDecodeError) as exc:
-        raise ValueError(f"not a cursor this binding issued: {cursor!r}") from exc
-    after = payload.get("after") if isinstance(payload, dict) else None
-    if not isinstance(after, str):
-        raise ValueError(f"not a cursor this binding issued: {cursor!r}")
-    return after
 
 
 class LocalR2Bucket:
@@ -167,7 +142,7 @@ class LocalR2Bucket:
         storageClass: str | None = None,
     ) -> R2Object | None:
         """Store ``value`` under ``key``; the new object's metadata, or None if ``onlyIf`` failed."""
-        given = _given(
+        given = dict(
             httpMetadata=httpMetadata,
             customMetadata=customMetadata,
             md5=md5,
@@ -224,7 +199,7 @@ class LocalR2Bucket:
         self, key: str, options: Mapping[str, Any] | None = None, *, range: Mapping[str, int] | None = None
     ) -> R2ObjectBody | None:
         """The object with its body (or only the ``range`` asked for), or None when absent."""
-        opts = merge_options(options, _given(range=range), allowed=("range",), where="R2Bucket.get")
+        opts = merge_options(options, dict(range=range), allowed=("range",), where="R2Bucket.get")
         parsed = parse_range(opts["range"]) if "range" in opts else None
         check_key("get", key, self.limits)
         row = self._store.get(key)
@@ -283,7 +258,7 @@ class LocalR2Bucket:
         page holds at most ``limits.max_list_with_metadata`` objects: page on ``truncated``, never on
         the number of objects returned. A delimited prefix takes one slot of the page.
         """
-        given = _given(
+        given = dict(
             prefix=prefix,
             limit=limit,
             cursor=cursor,
@@ -321,7 +296,7 @@ class LocalR2Bucket:
             delimitedPrefixes=[slot.prefix for slot in shown if slot.prefix is not None],
         )
         if result.truncated:
-            result.cursor = _make_cursor(shown[-1].last_key)
+            result.cursor = make_cursor(shown[-1].last_key)
         return result
 
     def _include(self, raw: Any) -> set[str]:
@@ -350,7 +325,7 @@ class LocalR2Bucket:
     @staticmethod
     def _decode_cursor(cursor: str) -> str:
         try:
-            return _cursor_key(cursor)
+            return cursor_key(cursor)
         except ValueError as exc:
             raise r2_error("list", "The continuation token provided is incorrect", INVALID_ARGUMENT) from exc
 
