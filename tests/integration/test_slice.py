@@ -383,3 +383,17 @@ async def test_queue_outage_leaves_nothing_behind(harness: StackHarness, monkeyp
     assert batch.status_code == 503
     assert (await acme.client.get("/v1/documents")).json()["documents"] == []
     assert (await harness.stack.workers["gateway"].env.FILES.list())["objects"] == []
+
+
+async def test_rate_limit_answers_429_with_retry_after_then_recovers(harness: StackHarness) -> None:
+    acme = await harness.tenant("acme")
+    globex = await harness.tenant("globex")
+    statuses = [(await acme.client.get("/v1/documents", params={"limit": 1})).status_code for _ in range(601)]
+    assert statuses[:600] == [200] * 600  # the gateway's binding allows 600 requests a minute per tenant
+    limited = await acme.client.get("/v1/documents")
+    assert limited.status_code == 429
+    assert limited.headers["content-type"] == "application/problem+json"
+    assert int(limited.headers["retry-after"]) > 0
+    assert (await globex.client.get("/v1/documents")).status_code == 200  # limits are per tenant
+    harness.clock.advance(int(limited.headers["retry-after"]))
+    assert (await acme.client.get("/v1/documents")).status_code == 200

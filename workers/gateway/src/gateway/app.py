@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from edgerag.contracts.dedalus import HealthReply
 from fastapi import Depends, FastAPI
 
 from gateway.deps import get_env
@@ -29,8 +30,9 @@ def build_app() -> FastAPI:
 
     @app.get("/health", tags=["health"])
     async def health(env: Any = Depends(get_env)) -> dict[str, Any]:
-        dedalus = await env.DEDALUS.health()
-        return {"service": "gateway", "status": "ok", "dedalus": dict(dedalus)}
+        # The reply crosses the service binding as plain data; the shared contract validates it.
+        dedalus = HealthReply.model_validate(dict(await env.DEDALUS.health()))
+        return {"service": "gateway", "status": "ok", "dedalus": dedalus.model_dump()}
 
     for router in (admin.router, keys.router, documents.router, search.router):
         app.include_router(router)
