@@ -12,9 +12,12 @@
 wrangler bundles ``src/`` (the directory of ``main``) and ``python_modules/`` beside the config, so
 each worker directory is self-contained and the repository never holds a half-vendored tree.
 
-``content_hash`` is a sha256 over every file's relative path and bytes (wrangler's scratch dir
-excluded): the same repository and tenant give the same hash on any machine. Deploy tags each
-version with it, which is how a second deploy knows the code already running is this code.
+A worker's fingerprint is a sha256 over its first-party inputs: the staged worker (rendered config,
+its ``pyproject.toml`` — which pins the third-party dependencies — and ``src/``) and the shared core,
+each file by relative path and bytes. The same repository and tenant give the same fingerprint on
+any machine, whether or not ``pywrangler sync`` ran (its output depends on the day's package index, so
+it is deliberately left out). Deploy tags each version with it, which is how a second deploy, and
+drift, know the code already running is this code.
 
 Third-party dependencies (fastapi, pydantic, ...) are resolved for Pyodide by ``pywrangler sync``,
 which needs the internet; pass ``sync_command`` (for example ``["uv", "run", "pywrangler", "sync"]``) to
@@ -64,6 +67,7 @@ def code_tag(digest: str) -> str:
 
 
 def content_hash(directory: Path) -> str:
+    """sha256 over every file under ``directory`` (path and bytes), caches and wrangler scratch excluded."""
     digest = hashlib.sha256()
     for path in sorted(p for p in directory.rglob("*") if p.is_file()):
         rel = path.relative_to(directory)
@@ -109,10 +113,12 @@ def build_tree(
         try:
             staged = stage_worker(repo_root / "workers" / worker, out_dir / worker)
             (staged / "wrangler.toml").write_text(item.text, encoding="utf-8")
+            # Fingerprint before sync rewrites the pyproject and fills python_modules/.
+            digest = hashlib.sha256(f"{content_hash(staged)}:{content_hash(core)}".encode()).hexdigest()
             if sync_command:
                 _sync(staged, sync_command)
             vendor_core(staged, core)
         except (BundleError, OSError) as exc:
             raise BuildError(f"cannot build {worker} for {item.name}: {exc}") from exc
-        built[worker] = BuiltWorker(worker, item.name, staged, staged / "wrangler.toml", content_hash(staged))
+        built[worker] = BuiltWorker(worker, item.name, staged, staged / "wrangler.toml", digest)
     return built

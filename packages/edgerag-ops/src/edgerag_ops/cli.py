@@ -8,7 +8,9 @@
 
 ``TENANT`` is a name under ``tenants/`` or a path to a tenant file. Common options: ``--repo`` (the
 repository root; found from the current directory by default), ``--tenants-dir``, ``--work-dir`` (build
-trees, deployment records and wrangler logs; default ``<repo>/.edgerag``), ``--migrations-dir``.
+trees, deployment records and wrangler logs; default ``<repo>/.edgerag``), ``--migrations-dir``, and
+``--sync COMMAND`` (``pywrangler sync`` or similar, run in each staged worker: a real deploy needs it
+for the workers' third-party packages; the local emulator does not).
 
 The process environment is read once here and handed down explicitly; the tenant's token is taken
 from the variable its file names and never printed.
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -51,6 +54,12 @@ def _common(parser: argparse.ArgumentParser) -> None:
         "--work-dir", type=Path, help="build trees, records and logs (default <repo>/.edgerag)"
     )
     parser.add_argument("--migrations-dir", type=Path, help="D1 migrations (default <repo>/migrations)")
+    parser.add_argument(
+        "--sync",
+        metavar="COMMAND",
+        help="vendor third-party packages in each staged worker before deploying, e.g. "
+        "'uv run pywrangler sync' (needs the internet; see edgerag_ops.build)",
+    )
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -85,6 +94,7 @@ def _options(
         environ=dict(environ),
         work_dir=args.work_dir,
         migrations_dir=args.migrations_dir,
+        sync_command=tuple(shlex.split(args.sync)) if args.sync else None,
     )
 
 
