@@ -23,10 +23,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from edgerag_local.d1 import LocalD1Database  # noqa: E402
-from edgerag_local.kv import LocalKVNamespace  # noqa: E402
-from edgerag_local.migrations import apply_migrations  # noqa: E402
-from edgerag_local.queues import ConsumerSettings, LocalQueueBroker, QueueDispatcher  # noqa: E402
+from edgerag_local.d1 import LocalD1Database
+from edgerag_local.kv import LocalKVNamespace
+from edgerag_local.migrations import apply_migrations
+from edgerag_local.queues import ConsumerSettings, LocalQueueBroker, QueueDispatcher
 
 ROOT = Path(__file__).resolve().parents[1]
 # Synthetic text with a Zipf-distributed vocabulary (like natural language): a few words are in most
@@ -62,10 +62,12 @@ async def bench_d1(tmp: Path, rows: int, repeat: int) -> list[Row]:
     db = LocalD1Database(tmp / f"d1-{rows}.sqlite")
     apply_migrations(db, ROOT / "migrations")
     rng = random.Random(7)
-    await db.exec("INSERT INTO tenants (id, name, plan, status, created_at) VALUES ('t1','t1','free','active','x')")
     await db.exec(
-        "INSERT INTO documents (id, tenant_id, title, content_type, size_bytes, r2_key, content_sha256, status,"
-        " created_at, updated_at) VALUES ('d1','t1','doc','text/plain',1,'k','s','ready','x','x')"
+        "INSERT INTO tenants (id, name, plan, status, created_at) VALUES ('t1','t1','free','active','x')"
+    )
+    await db.exec(
+        "INSERT INTO documents (id, tenant_id, title, content_type, size_bytes, r2_key, content_sha256,"
+        " status, created_at, updated_at) VALUES ('d1','t1','doc','text/plain',1,'k','s','ready','x','x')"
     )
     batch = []
     for i in range(rows):
@@ -83,7 +85,9 @@ async def bench_d1(tmp: Path, rows: int, repeat: int) -> list[Row]:
         await db.batch(batch)
     ids = [f"c{rng.randrange(rows)}" for _ in range(repeat)]
     it = iter(ids)
-    point = await timed(lambda: db.prepare("SELECT * FROM chunks WHERE id = ?1").bind(next(it)).first(), repeat)
+    point = await timed(
+        lambda: db.prepare("SELECT * FROM chunks WHERE id = ?1").bind(next(it)).first(), repeat
+    )
     terms = iter([f'"{rng.choice(QUERY_WORDS)}" OR "{rng.choice(QUERY_WORDS)}"' for _ in range(repeat)])
     fts_sql = (
         "SELECT c.id FROM chunks_fts JOIN chunks c ON c.rowid = chunks_fts.rowid"
@@ -91,8 +95,10 @@ async def bench_d1(tmp: Path, rows: int, repeat: int) -> list[Row]:
     )
     fts = await timed(lambda: db.prepare(fts_sql).bind(next(terms)).all(), repeat)
     label = f"{rows // 1000}k rows"
-    return [summarise("D1 point query (by primary key)", label, point),
-            summarise("D1 FTS5 bm25 top-100 (2-term OR, Zipf vocabulary)", label, fts)]
+    return [
+        summarise("D1 point query (by primary key)", label, point),
+        summarise("D1 FTS5 bm25 top-100 (2-term OR, Zipf vocabulary)", label, fts),
+    ]
 
 
 async def bench_kv(tmp: Path, repeat: int) -> list[Row]:
@@ -102,7 +108,10 @@ async def bench_kv(tmp: Path, repeat: int) -> list[Row]:
     puts = await timed(lambda: kv.put(f"key-{next(counter)}", value), repeat)
     keys = iter([f"key-{i}" for i in range(repeat)])
     gets = await timed(lambda: kv.get(next(keys)), repeat)
-    return [summarise("KV put (1 KiB)", f"{repeat} keys", puts), summarise("KV get (1 KiB)", f"{repeat} keys", gets)]
+    return [
+        summarise("KV put (1 KiB)", f"{repeat} keys", puts),
+        summarise("KV get (1 KiB)", f"{repeat} keys", gets),
+    ]
 
 
 async def bench_queue(tmp: Path, repeat: int) -> list[Row]:

@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-
 from edgerag.retrieval.fusion import fuse
 from edgerag_local.clock import ManualClock
 from edgerag_local.evaluation import evaluate, load_beir
@@ -70,12 +69,15 @@ async def evaluate_state(state: Path, weights: tuple[float, float] | None) -> No
     key = (state / "demo-key").read_text().strip()
     extra = {}
     if weights is not None:
-        extra = {"gateway": {"FUSION_KEYWORD_WEIGHT": str(weights[0]), "FUSION_VECTOR_WEIGHT": str(weights[1])}}
+        extra = {
+            "gateway": {"FUSION_KEYWORD_WEIGHT": str(weights[0]), "FUSION_VECTOR_WEIGHT": str(weights[1])}
+        }
     clock = ManualClock()
     stack = open_stack(ROOT, state_dir=state, extra_vars=extra, clock=clock)
     transport = httpx.ASGITransport(app=stack.asgi("gateway"))
-    async with httpx.AsyncClient(transport=transport, base_url="http://local",
-                                 headers={"authorization": f"Bearer {key}"}, timeout=300) as client:
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://local", headers={"authorization": f"Bearer {key}"}, timeout=300
+    ) as client:
         raw = {mode: await run_mode(client, queries, mode, clock) for mode in ("keyword", "vector", "hybrid")}
     stack.close()
 
@@ -101,9 +103,13 @@ async def evaluate_state(state: Path, weights: tuple[float, float] | None) -> No
         for vw in (0.0, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 1.0):
             run = {}
             for q in queries:
-                lists = {"keyword": [h["chunk_id"] for h in raw["keyword"][q]],
-                         "vector": [h["chunk_id"] for h in raw["vector"][q]]}
-                owner = {h["chunk_id"]: h["document_id"] for mode in ("keyword", "vector") for h in raw[mode][q]}
+                lists = {
+                    "keyword": [h["chunk_id"] for h in raw["keyword"][q]],
+                    "vector": [h["chunk_id"] for h in raw["vector"][q]],
+                }
+                owner = {
+                    h["chunk_id"]: h["document_id"] for mode in ("keyword", "vector") for h in raw[mode][q]
+                }
                 fused = fuse(lists, {"keyword": kw, "vector": vw}, k=k, limit=TOP * 2)
                 run[q] = doc_ranking([{"document_id": owner[h.id]} for h in fused], mapping)
             scores = evaluate(run, qrels)
@@ -117,8 +123,14 @@ async def evaluate_state(state: Path, weights: tuple[float, float] | None) -> No
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--state", type=Path, default=DEFAULT_STATE)
-    parser.add_argument("--weights", type=float, nargs=2, metavar=("KEYWORD", "VECTOR"), default=None,
-                        help="override the configured fusion weights")
+    parser.add_argument(
+        "--weights",
+        type=float,
+        nargs=2,
+        metavar=("KEYWORD", "VECTOR"),
+        default=None,
+        help="override the configured fusion weights",
+    )
     args = parser.parse_args()
     if not (args.state / "corpus-map.json").is_file():
         sys.exit(f"no ingested corpus in {args.state}: run benchmarks/bench_ingest.py first")

@@ -14,7 +14,6 @@ from typing import Any
 
 import httpx
 import pytest
-
 from edgerag_local.clock import ManualClock
 from edgerag_local.host import LocalStack
 from edgerag_local.stack import open_stack
@@ -45,7 +44,9 @@ class StackHarness:
         created = await self.admin.post("/v1/admin/tenants", json={"name": name})
         assert created.status_code == 201, created.text
         tenant_id = created.json()["id"]
-        key = await self.admin.post(f"/v1/admin/tenants/{tenant_id}/keys", json={"name": "test", "scopes": list(scopes)})
+        key = await self.admin.post(
+            f"/v1/admin/tenants/{tenant_id}/keys", json={"name": "test", "scopes": list(scopes)}
+        )
         assert key.status_code == 201, key.text
         return Tenant(tenant_id, name, key.json()["key"], self.client(key.json()["key"]))
 
@@ -65,8 +66,9 @@ async def harness(tmp_path: Path) -> AsyncIterator[StackHarness]:
     stack = make_stack(tmp_path, clock=clock)
     transport = httpx.ASGITransport(app=stack.asgi("gateway"))
     token = stack.admin_token_file.read_text().strip() if stack.admin_token_file else ""
-    admin = httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8787",
-                              headers={"authorization": f"Bearer {token}"})
+    admin = httpx.AsyncClient(
+        transport=transport, base_url="http://127.0.0.1:8787", headers={"authorization": f"Bearer {token}"}
+    )
     try:
         yield StackHarness(stack, admin, transport, clock)
     finally:

@@ -7,7 +7,6 @@ import asyncio
 from typing import Any
 
 import pytest
-
 from edgerag_local.d1 import LocalD1Database
 
 from .conftest import StackHarness, Tenant
@@ -21,7 +20,8 @@ ACME_DOCS = {
 GLOBEX_DOCS = {
     "Sourdough baking": "Sourdough bread rises with a starter of wild yeast and lactic acid bacteria. "
     "A long cold fermentation develops flavour and an open crumb.",
-    "Rocket salad": "Rocket, also called arugula, is a peppery salad leaf. Dress it with lemon and olive oil.",
+    "Rocket salad": "Rocket, also called arugula, is a peppery salad leaf. "
+    "Dress it with lemon and olive oil.",
 }
 
 
@@ -107,8 +107,12 @@ async def test_delete_removes_object_chunks_fts_rows_and_vectors(harness: StackH
     await harness.ingest()
     doomed = ids["Rocket engines"]
     env = harness.stack.workers["gateway"].env
-    chunk_ids = [r["id"] for r in (await env.DB.prepare("SELECT id FROM chunks WHERE document_id = ?1")
-                                   .bind(doomed).all())["results"]]
+    chunk_ids = [
+        r["id"]
+        for r in (await env.DB.prepare("SELECT id FROM chunks WHERE document_id = ?1").bind(doomed).all())[
+            "results"
+        ]
+    ]
     assert chunk_ids and len(await env.VECTORS.getByIds(chunk_ids)) == len(chunk_ids)
     r2_key = f"tenants/{acme.id}/documents/{doomed}/original"
     assert await env.FILES.head(r2_key) is not None
@@ -117,16 +121,24 @@ async def test_delete_removes_object_chunks_fts_rows_and_vectors(harness: StackH
     assert (await acme.client.get(f"/v1/documents/{doomed}")).status_code == 404
     assert await env.FILES.head(r2_key) is None
     assert await env.VECTORS.getByIds(chunk_ids) == []
-    left = await env.DB.prepare("SELECT COUNT(*) AS n FROM chunks WHERE document_id = ?1").bind(doomed).first("n")
+    left = (
+        await env.DB.prepare("SELECT COUNT(*) AS n FROM chunks WHERE document_id = ?1")
+        .bind(doomed)
+        .first("n")
+    )
     assert left == 0
-    fts = await env.DB.prepare("SELECT COUNT(*) AS n FROM chunks_fts WHERE chunks_fts MATCH 'nozzle'").first("n")
+    fts = await env.DB.prepare("SELECT COUNT(*) AS n FROM chunks_fts WHERE chunks_fts MATCH 'nozzle'").first(
+        "n"
+    )
     assert fts == 0
     assert all(r["document_id"] != doomed for r in (await search(acme, "nozzle thrust"))["results"])
 
 
 async def test_markdown_file_upload_via_multipart(harness: StackHarness) -> None:
     acme = await harness.tenant("acme")
-    markdown = b"---\nauthor: x\n---\n# Heat shields\n\nAblative **heat shields** protect capsules on re-entry.\n"
+    markdown = (
+        b"---\nauthor: x\n---\n# Heat shields\n\nAblative **heat shields** protect capsules on re-entry.\n"
+    )
     response = await acme.client.post(
         "/v1/documents",
         files={"file": ("shields.md", markdown, "text/markdown")},
@@ -135,7 +147,10 @@ async def test_markdown_file_upload_via_multipart(harness: StackHarness) -> None
     assert response.status_code == 202, response.text
     document = response.json()["document"]
     assert (document["content_type"], document["filename"], document["metadata"]) == (
-        "text/markdown", "shields.md", {"team": "thermal"})
+        "text/markdown",
+        "shields.md",
+        {"team": "thermal"},
+    )
     await harness.ingest()
     result = await search(acme, "ablative re-entry protection")
     assert result["results"][0]["document_id"] == document["id"]
@@ -215,26 +230,34 @@ async def test_search_input_is_validated_and_fts_syntax_is_harmless(
 async def test_upload_errors_are_problem_details(tmp_path: Any) -> None:
     import httpx
 
-    from .conftest import ROOT  # noqa: F401
-    from .conftest import make_stack
+    from .conftest import (
+        ROOT,  # noqa: F401
+        make_stack,
+    )
 
     stack = make_stack(tmp_path, extra_vars={"gateway": {"MAX_UPLOAD_BYTES": "1000"}})
     transport = httpx.ASGITransport(app=stack.asgi("gateway"))
     token = stack.admin_token_file.read_text().strip()
-    async with httpx.AsyncClient(transport=transport, base_url="http://t",
-                                 headers={"authorization": f"Bearer {token}"}) as admin:
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://t", headers={"authorization": f"Bearer {token}"}
+    ) as admin:
         tenant_id = (await admin.post("/v1/admin/tenants", json={"name": "acme"})).json()["id"]
         key = (await admin.post(f"/v1/admin/tenants/{tenant_id}/keys", json={"name": "k"})).json()["key"]
-    async with httpx.AsyncClient(transport=transport, base_url="http://t",
-                                 headers={"authorization": f"Bearer {key}"}) as client:
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://t", headers={"authorization": f"Bearer {key}"}
+    ) as client:
         too_big = await client.post("/v1/documents", json={"title": "big", "text": "word " * 400})
         assert too_big.status_code == 413, too_big.text
         assert too_big.json()["title"] == "Payload Too Large"
         image = await client.post("/v1/documents", files={"file": ("x.png", b"\x89PNG....", "image/png")})
         assert image.status_code == 415, image.text
-        wrong_type = await client.post("/v1/documents", content=b"hello", headers={"content-type": "text/csv"})
+        wrong_type = await client.post(
+            "/v1/documents", content=b"hello", headers={"content-type": "text/csv"}
+        )
         assert wrong_type.status_code == 415
-        bad_json = await client.post("/v1/documents", content=b"{not json", headers={"content-type": "application/json"})
+        bad_json = await client.post(
+            "/v1/documents", content=b"{not json", headers={"content-type": "application/json"}
+        )
         assert bad_json.status_code == 422
         no_file = await client.post("/v1/documents", files={"other": ("a.txt", b"x", "text/plain")})
         assert no_file.status_code == 400
@@ -261,7 +284,9 @@ async def test_pagination_walks_every_document_once(harness: StackHarness) -> No
     acme = await harness.tenant("acme")
     created = set()
     for i in range(7):
-        response = await acme.client.post("/v1/documents", json={"title": f"doc {i}", "text": f"text number {i}"})
+        response = await acme.client.post(
+            "/v1/documents", json={"title": f"doc {i}", "text": f"text number {i}"}
+        )
         created.add(response.json()["document"]["id"])
     seen: list[str] = []
     cursor = None
@@ -299,12 +324,17 @@ async def test_crash_mid_batch_then_redelivery_leaves_one_copy_of_every_chunk(
     for document_id in ids.values():
         doc = (await acme.client.get(f"/v1/documents/{document_id}")).json()
         assert doc["status"] == "ready", doc
-        rows = (await db.prepare("SELECT id, seq FROM chunks WHERE document_id = ?1").bind(document_id).all())
+        rows = await db.prepare("SELECT id, seq FROM chunks WHERE document_id = ?1").bind(document_id).all()
         seqs = sorted(r["seq"] for r in rows["results"])
         assert seqs == list(range(doc["chunk_count"]))
-        fts = await db.prepare(
-            "SELECT COUNT(*) AS n FROM chunks_fts f JOIN chunks c ON c.rowid = f.rowid WHERE c.document_id = ?1"
-        ).bind(document_id).first("n")
+        fts = (
+            await db.prepare(
+                "SELECT COUNT(*) AS n FROM chunks_fts f JOIN chunks c ON c.rowid = f.rowid"
+                " WHERE c.document_id = ?1"
+            )
+            .bind(document_id)
+            .first("n")
+        )
         assert fts == doc["chunk_count"]
         vectors = await harness.stack.workers["ingest"].env.VECTORS.getByIds(
             [r["id"] for r in rows["results"]]
@@ -361,14 +391,18 @@ async def test_batch_upload_is_all_or_nothing(harness: StackHarness) -> None:
 
     too_many = await acme.client.post("/v1/documents/batch", json={"documents": [docs[0]] * 101})
     assert too_many.status_code == 422
-    one_bad = await acme.client.post("/v1/documents/batch", json={"documents": [docs[0], {"title": "", "text": "x"}]})
+    one_bad = await acme.client.post(
+        "/v1/documents/batch", json={"documents": [docs[0], {"title": "", "text": "x"}]}
+    )
     assert one_bad.status_code == 422
     assert one_bad.json()["errors"][0]["loc"][:3] == ["documents", "1", "title"]
     listing = (await acme.client.get("/v1/documents")).json()["documents"]
     assert sorted(d["id"] for d in listing) == sorted(ids)  # the rejected batches left nothing behind
 
 
-async def test_queue_outage_leaves_nothing_behind(harness: StackHarness, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_queue_outage_leaves_nothing_behind(
+    harness: StackHarness, monkeypatch: pytest.MonkeyPatch
+) -> None:
     acme = await harness.tenant("acme")
     queue = harness.stack.workers["gateway"].env.INGEST_QUEUE
 
@@ -379,7 +413,9 @@ async def test_queue_outage_leaves_nothing_behind(harness: StackHarness, monkeyp
     monkeypatch.setattr(queue, "sendBatch", down)
     single = await acme.client.post("/v1/documents", json={"title": "t", "text": "some text"})
     assert single.status_code == 503, single.text
-    batch = await acme.client.post("/v1/documents/batch", json={"documents": [{"title": "a", "text": "b"}] * 3})
+    batch = await acme.client.post(
+        "/v1/documents/batch", json={"documents": [{"title": "a", "text": "b"}] * 3}
+    )
     assert batch.status_code == 503
     assert (await acme.client.get("/v1/documents")).json()["documents"] == []
     assert (await harness.stack.workers["gateway"].env.FILES.list())["objects"] == []

@@ -4,10 +4,9 @@ RPC methods called by the gateway over the service binding take and return plain
 delegates to ``dedalus.service.DedalusService``. ``fetch`` serves the same service over HTTP.
 """
 
-from workers import Response, WorkerEntrypoint
-
 from dedalus.http import handle_http
 from dedalus.service import DedalusService
+from workers import Response, WorkerEntrypoint
 
 
 class Default(WorkerEntrypoint):

@@ -4,9 +4,8 @@ It hands the real request, env and ctx to the same ASGI application the local ru
 behaviour lives in the ``gateway`` package.
 """
 
-from workers import WorkerEntrypoint, asgi
-
 from gateway.app import get_app
+from workers import WorkerEntrypoint, asgi
 
 
 class Default(WorkerEntrypoint):

@@ -4,10 +4,9 @@
 answers the health check. Non-fetch handlers are called with strict arity, hence the defaults.
 """
 
-from workers import Response, WorkerEntrypoint
-
 from ingest.consumer import handle_batch
 from ingest.http import handle_http
+from workers import Response, WorkerEntrypoint
 
 
 class Default(WorkerEntrypoint):

@@ -153,7 +153,9 @@ def build_env(
     if config.ai is not None:
         values[config.ai.binding] = pool.ai()
     for producer in config.producers:
-        values[producer.binding] = pool.broker().producer(producer.queue, delivery_delay=producer.delivery_delay)
+        values[producer.binding] = pool.broker().producer(
+            producer.queue, delivery_delay=producer.delivery_delay
+        )
     for service in config.services:
         values[service.binding] = LocalFetcher(
             service.binding, functools.partial(services, service.service), service.entrypoint

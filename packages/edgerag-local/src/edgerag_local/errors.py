@@ -13,15 +13,15 @@ Argument errors that the JS runtime reports as ``TypeError``/``RangeError`` are 
 from __future__ import annotations
 
 __all__ = [
+    "AiError",
     "BindingError",
     "D1Error",
     "KVError",
-    "R2Error",
-    "VectorizeError",
     "QueueError",
-    "AiError",
-    "ServiceBindingError",
+    "R2Error",
     "RpcSerializationError",
+    "ServiceBindingError",
+    "VectorizeError",
 ]
 
 

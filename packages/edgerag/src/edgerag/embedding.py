@@ -12,7 +12,7 @@ from typing import Any
 
 from edgerag.ports import Ai
 
-__all__ = ["EmbeddingError", "Embedder", "MAX_TEXTS_PER_CALL"]
+__all__ = ["MAX_TEXTS_PER_CALL", "Embedder", "EmbeddingError"]
 
 MAX_TEXTS_PER_CALL = 100
 
@@ -45,7 +45,8 @@ class Embedder:
                 values = [float(x) for x in vector]
                 if self._dimensions is not None and len(values) != self._dimensions:
                     raise EmbeddingError(
-                        f"{self.model} returned {len(values)} dimensions, the index expects {self._dimensions}"
+                        f"{self.model} returned {len(values)} dimensions, "
+                        f"the index expects {self._dimensions}"
                     )
                 vectors.append(values)
         return vectors

@@ -22,20 +22,20 @@ from collections.abc import AsyncIterator, Awaitable, Iterable, Mapping, Sequenc
 from typing import Any, Literal, Protocol, runtime_checkable
 
 __all__ = [
+    "Ai",
     "D1Database",
     "D1PreparedStatement",
+    "ExecutionContext",
+    "Fetcher",
     "KVNamespace",
+    "Message",
+    "MessageBatch",
+    "Queue",
     "R2Bucket",
     "R2Object",
     "R2ObjectBody",
-    "VectorizeIndex",
-    "Ai",
-    "Queue",
-    "Message",
-    "MessageBatch",
-    "Fetcher",
     "RateLimit",
-    "ExecutionContext",
+    "VectorizeIndex",
 ]
 
 # ---------------------------------------------------------------------------------------------- D1
@@ -56,7 +56,7 @@ class D1PreparedStatement(Protocol):
     async def first(self, column: str | None = None) -> Any:
         """The first row as a dict (or None); with ``column``, that column's value."""
 
-    async def raw(self, *, columnNames: bool = False) -> list[list[Any]]:  # noqa: N803
+    async def raw(self, *, columnNames: bool = False) -> list[list[Any]]:
         """Rows as lists; with ``columnNames=True`` the first list holds the column names."""
 
 
@@ -81,9 +81,7 @@ class KVNamespace(Protocol):
     async def get(self, key: str | Sequence[str], type: KVType = "text", **options: Any) -> Any:
         """A value (str / parsed JSON / memoryview) or None; with a list of keys, a dict key -> value."""
 
-    async def getWithMetadata(  # noqa: N802
-        self, key: str | Sequence[str], type: KVType = "text", **options: Any
-    ) -> Any:
+    async def getWithMetadata(self, key: str | Sequence[str], type: KVType = "text", **options: Any) -> Any:
         """``{"value", "metadata"}`` (both None when the key is absent)."""
 
     async def put(
@@ -92,15 +90,13 @@ class KVNamespace(Protocol):
         value: str | bytes | memoryview,
         *,
         expiration: int | None = None,
-        expirationTtl: int | None = None,  # noqa: N803
+        expirationTtl: int | None = None,
         metadata: Any = None,
     ) -> None: ...
 
     async def delete(self, key: str) -> None: ...
 
-    async def list(
-        self, *, prefix: str | None = None, limit: int = 1000, cursor: str | None = None
-    ) -> Any:
+    async def list(self, *, prefix: str | None = None, limit: int = 1000, cursor: str | None = None) -> Any:
         """``{"keys": [{"name", "expiration"?, "metadata"?}], "list_complete", "cursor"?}``."""
 
 
@@ -112,11 +108,11 @@ class R2Object(Protocol):
     key: str
     size: int
     etag: str
-    httpEtag: str  # noqa: N815
+    httpEtag: str
     version: str
     uploaded: Any
-    httpMetadata: Mapping[str, Any]  # noqa: N815
-    customMetadata: Mapping[str, str]  # noqa: N815
+    httpMetadata: Mapping[str, Any]
+    customMetadata: Mapping[str, str]
 
 
 @runtime_checkable
@@ -125,7 +121,7 @@ class R2ObjectBody(R2Object, Protocol):
 
     async def json(self) -> Any: ...
 
-    async def arrayBuffer(self) -> memoryview: ...  # noqa: N802
+    async def arrayBuffer(self) -> memoryview: ...
 
     async def bytes(self) -> bytes: ...
 
@@ -137,8 +133,8 @@ class R2Bucket(Protocol):
         key: str,
         value: str | bytes | memoryview | None,
         *,
-        httpMetadata: Mapping[str, Any] | None = None,  # noqa: N803
-        customMetadata: Mapping[str, str] | None = None,  # noqa: N803
+        httpMetadata: Mapping[str, Any] | None = None,
+        customMetadata: Mapping[str, str] | None = None,
     ) -> R2Object: ...
 
     async def get(self, key: str, *, range: Mapping[str, int] | None = None) -> R2ObjectBody | None: ...
@@ -175,11 +171,11 @@ class VectorizeIndex(Protocol):
         "all"), ``filter``.
         """
 
-    async def queryById(self, vector_id: str, **options: Any) -> Any: ...  # noqa: N802
+    async def queryById(self, vector_id: str, **options: Any) -> Any: ...
 
-    async def getByIds(self, ids: Sequence[str]) -> list[Any]: ...  # noqa: N802
+    async def getByIds(self, ids: Sequence[str]) -> list[Any]: ...
 
-    async def deleteByIds(self, ids: Sequence[str]) -> Any: ...  # noqa: N802
+    async def deleteByIds(self, ids: Sequence[str]) -> Any: ...
 
     async def describe(self) -> Any: ...
 
@@ -200,11 +196,18 @@ class Queue(Protocol):
     """A queue producer binding."""
 
     async def send(
-        self, body: Any, *, contentType: str | None = None, delaySeconds: int | None = None  # noqa: N803
+        self,
+        body: Any,
+        *,
+        contentType: str | None = None,
+        delaySeconds: int | None = None,
     ) -> None: ...
 
-    async def sendBatch(  # noqa: N802
-        self, messages: Iterable[Mapping[str, Any]], *, delaySeconds: int | None = None  # noqa: N803
+    async def sendBatch(
+        self,
+        messages: Iterable[Mapping[str, Any]],
+        *,
+        delaySeconds: int | None = None,
     ) -> None: ...
 
 
@@ -217,7 +220,7 @@ class Message(Protocol):
 
     def ack(self) -> None: ...
 
-    def retry(self, *, delaySeconds: int | None = None) -> None: ...  # noqa: N803
+    def retry(self, *, delaySeconds: int | None = None) -> None: ...
 
 
 @runtime_checkable
@@ -225,9 +228,9 @@ class MessageBatch(Protocol):
     queue: str
     messages: Sequence[Message]
 
-    def ackAll(self) -> None: ...  # noqa: N802
+    def ackAll(self) -> None: ...
 
-    def retryAll(self, *, delaySeconds: int | None = None) -> None: ...  # noqa: N802,N803
+    def retryAll(self, *, delaySeconds: int | None = None) -> None: ...
 
 
 # ---------------------------------------------------------------------------- Service bindings, misc
@@ -251,9 +254,9 @@ class RateLimit(Protocol):
 
 @runtime_checkable
 class ExecutionContext(Protocol):
-    def waitUntil(self, awaitable: Awaitable[Any]) -> None: ...  # noqa: N802
+    def waitUntil(self, awaitable: Awaitable[Any]) -> None: ...
 
-    def passThroughOnException(self) -> None: ...  # noqa: N802
+    def passThroughOnException(self) -> None: ...
 
 
 StreamBody = AsyncIterator[bytes]

@@ -68,4 +68,3 @@ def non_negative_float(text: str) -> float:
     if not value >= 0:
         raise ValueError("must be a number >= 0")
     return value
-

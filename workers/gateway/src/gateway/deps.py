@@ -18,7 +18,7 @@ from fastapi import Depends, Request
 
 from gateway.settings import GatewaySettings
 
-__all__ = ["get_env", "get_settings", "require", "require_operator"]
+__all__ = ["ADMIN", "READER", "WRITER", "get_env", "get_settings", "require", "require_operator"]
 
 
 def get_env(request: Request) -> Any:
@@ -50,7 +50,9 @@ async def _principal(request: Request, env: Any = Depends(get_env)) -> Principal
 def require(scope: Scope) -> Callable[..., Awaitable[Principal]]:
     """A dependency that authenticates the caller, checks ``scope`` and applies the tenant's rate limit."""
 
-    async def dependency(principal: Principal = Depends(_principal), env: Any = Depends(get_env)) -> Principal:
+    async def dependency(
+        principal: Principal = Depends(_principal), env: Any = Depends(get_env)
+    ) -> Principal:
         if not principal.allows(scope):
             raise Forbidden(f"this API key lacks the '{scope.value}' scope")
         limiter = getattr(env, "RATE_LIMITER", None)
@@ -70,3 +72,9 @@ async def require_operator(request: Request, settings: GatewaySettings = Depends
         raise Forbidden("the admin API is disabled: set the ADMIN_TOKEN secret to enable it")
     if token is None or not hmac.compare_digest(token.encode(), settings.admin_token.encode()):
         raise Unauthorized("the admin API needs the operator token as 'Authorization: Bearer <token>'")
+
+
+# One dependency per scope, created once (FastAPI caches dependencies by identity within a request).
+READER = require(Scope.READ)
+WRITER = require(Scope.WRITE)
+ADMIN = require(Scope.ADMIN)

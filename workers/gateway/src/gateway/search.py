@@ -75,7 +75,9 @@ async def keyword_candidates(db: Any, request: SearchRequest, limit: int) -> lis
     return [r["id"] for r in rows]
 
 
-async def vector_candidates(vectors: Any, embedding: Sequence[float], request: SearchRequest, limit: int) -> list[str]:
+async def vector_candidates(
+    vectors: Any, embedding: Sequence[float], request: SearchRequest, limit: int
+) -> list[str]:
     options: dict[str, Any] = {"topK": limit, "namespace": request.tenant_id, "returnMetadata": "none"}
     if request.document_ids:
         options["filter"] = {"document_id": {"$in": list(request.document_ids)}}
@@ -120,8 +122,12 @@ async def hybrid_search(
         active = {name: 1.0 for name in ranked}
     # Resolve more candidates than asked so that ids dropped below (gone, or not the tenant's) still
     # leave top_k results.
-    fused = fuse(ranked, active, k=rrf_k, limit=min(len(set().union(*ranked.values())), request.top_k * 2 + 10))
-    rows: dict[str, ChunkRow] = await DocumentStore(env.DB).chunks_by_ids(request.tenant_id, [h.id for h in fused])
+    fused = fuse(
+        ranked, active, k=rrf_k, limit=min(len(set().union(*ranked.values())), request.top_k * 2 + 10)
+    )
+    rows: dict[str, ChunkRow] = await DocumentStore(env.DB).chunks_by_ids(
+        request.tenant_id, [h.id for h in fused]
+    )
     hits = [
         SearchHit(
             chunk_id=h.id,

@@ -23,7 +23,7 @@ from edgerag.settings import load_settings, var
 from edgerag.store.d1 import run
 from pydantic import ValidationError
 
-from ingest.pipeline import PermanentFailure, discard_document_index, ingest_document
+from ingest.pipeline import PermanentIngestError, discard_document_index, ingest_document
 from ingest.settings import IngestSettings
 
 __all__ = ["handle_batch"]
@@ -54,11 +54,13 @@ async def handle_batch(batch: Any, env: Any) -> None:
             continue
         try:
             await ingest_document(env, settings, job)
-        except PermanentFailure as exc:
+        except PermanentIngestError as exc:
             await discard_document_index(env, job.tenant_id, job.document_id, str(exc))
             message.ack()
-        except Exception as exc:  # noqa: BLE001 - any binding failure is worth a retry
-            log.warning("ingest of %s failed (attempt %s), will retry: %s", job.document_id, message.attempts, exc)
+        except Exception as exc:
+            log.warning(
+                "ingest of %s failed (attempt %s), will retry: %s", job.document_id, message.attempts, exc
+            )
             await _note_error(env, job, f"attempt {message.attempts} failed: {exc}")
             message.retry()
         else:
@@ -67,7 +69,12 @@ async def handle_batch(batch: Any, env: Any) -> None:
 
 async def _note_error(env: Any, job: IngestMessage, error: str) -> None:
     try:
-        await run(env.DB, "UPDATE documents SET error = ?3 WHERE id = ?1 AND tenant_id = ?2",
-                  job.document_id, job.tenant_id, error[:1000])
-    except Exception:  # noqa: BLE001 - the retry matters more than the note
+        await run(
+            env.DB,
+            "UPDATE documents SET error = ?3 WHERE id = ?1 AND tenant_id = ?2",
+            job.document_id,
+            job.tenant_id,
+            error[:1000],
+        )
+    except Exception:
         log.exception("could not record the ingest error for %s", job.document_id)

@@ -27,7 +27,7 @@ from edgerag.tokens import estimate_tokens
 
 from ingest.settings import IngestSettings
 
-__all__ = ["PermanentFailure", "ingest_document", "discard_document_index", "embedding_input"]
+__all__ = ["PermanentIngestError", "discard_document_index", "embedding_input", "ingest_document"]
 
 log = logging.getLogger("edgerag.ingest")
 
@@ -36,7 +36,7 @@ _UPSERT_BATCH = 500  # Vectorize accepts at most 1000 vectors per call from a Wo
 _DELETE_BATCH = 1000  # and at most 1000 ids per deleteByIds
 
 
-class PermanentFailure(Exception):
+class PermanentIngestError(Exception):
     """Retrying cannot help (unsupported type, undecodable file, changed content): fail the document."""
 
 
@@ -68,19 +68,19 @@ async def ingest_document(env: Any, settings: IngestSettings, message: IngestMes
 
     obj = await env.FILES.get(message.r2_key)
     if obj is None:
-        raise PermanentFailure(f"the uploaded file {message.r2_key} is missing from storage")
+        raise PermanentIngestError(f"the uploaded file {message.r2_key} is missing from storage")
     data = bytes(await obj.arrayBuffer())
     if hashlib.sha256(data).hexdigest() != message.sha256:
-        raise PermanentFailure("the stored file does not match the uploaded file's SHA-256")
+        raise PermanentIngestError("the stored file does not match the uploaded file's SHA-256")
     try:
         extracted = extract_text(data, message.content_type, document.filename)
     except (UnsupportedContentType, ExtractionError) as exc:
-        raise PermanentFailure(str(exc)) from exc
+        raise PermanentIngestError(str(exc)) from exc
 
     chunking = settings.chunking()
     chunks = chunk_text(extracted.text, chunking)
     if not chunks:
-        raise PermanentFailure("the document contains no text")
+        raise PermanentIngestError("the document contains no text")
     planned = [
         NewChunk(chunk_id(document.id, c.seq), c.seq, c.text, c.char_start, c.char_end, c.token_estimate)
         for c in chunks

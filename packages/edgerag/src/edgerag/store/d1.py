@@ -40,4 +40,3 @@ async def run(db: D1Database, sql: str, *params: Any) -> int:
 def placeholders(values: Sequence[Any], start: int = 1) -> str:
     """``?1, ?2, ...`` for an ``IN (...)`` list (D1 allows at most 100 bound parameters in all)."""
     return ", ".join(f"?{i}" for i in range(start, start + len(values)))
-

@@ -144,7 +144,12 @@ class DocumentStore:
         return record
 
     async def list_page(
-        self, tenant_id: str, *, limit: int, after: tuple[str, str] | None = None, status: Status | None = None
+        self,
+        tenant_id: str,
+        *,
+        limit: int,
+        after: tuple[str, str] | None = None,
+        status: Status | None = None,
     ) -> list[DocumentRecord]:
         """Newest first; ``after`` is the (created_at, id) of the last item of the previous page."""
         clauses: list[str] = ["tenant_id = ?1"]
@@ -166,7 +171,9 @@ class DocumentStore:
     async def delete(self, tenant_id: str, document_id: str) -> bool:
         """Delete the document row; chunks and FTS rows follow through the cascade and triggers."""
         return (
-            await run(self._db, "DELETE FROM documents WHERE id = ?1 AND tenant_id = ?2", document_id, tenant_id)
+            await run(
+                self._db, "DELETE FROM documents WHERE id = ?1 AND tenant_id = ?2", document_id, tenant_id
+            )
             > 0
         )
 
@@ -181,7 +188,10 @@ class DocumentStore:
             now_iso(),
         )
         row = await fetch_one(
-            self._db, "SELECT attempts FROM documents WHERE id = ?1 AND tenant_id = ?2", document_id, tenant_id
+            self._db,
+            "SELECT attempts FROM documents WHERE id = ?1 AND tenant_id = ?2",
+            document_id,
+            tenant_id,
         )
         return 0 if row is None else int(row["attempts"])
 
@@ -189,8 +199,12 @@ class DocumentStore:
         """Mark failed and drop any chunks (one atomic batch): a failed document has no partial index."""
         await self._db.batch(
             [
-                statement(self._db, "DELETE FROM chunks WHERE document_id = ?1 AND tenant_id = ?2", document_id,
-                          tenant_id),
+                statement(
+                    self._db,
+                    "DELETE FROM chunks WHERE document_id = ?1 AND tenant_id = ?2",
+                    document_id,
+                    tenant_id,
+                ),
                 statement(
                     self._db,
                     "UPDATE documents SET status = 'failed', error = ?3, chunk_count = 0, updated_at = ?4"
@@ -217,8 +231,14 @@ class DocumentStore:
     ) -> None:
         """Swap in a document's chunks and mark it ready, atomically (a redelivery leaves one copy)."""
         now = now_iso()
-        batch = [statement(self._db, "DELETE FROM chunks WHERE document_id = ?1 AND tenant_id = ?2",
-                           document_id, tenant_id)]
+        batch = [
+            statement(
+                self._db,
+                "DELETE FROM chunks WHERE document_id = ?1 AND tenant_id = ?2",
+                document_id,
+                tenant_id,
+            )
+        ]
         for chunk in chunks:
             batch.append(
                 statement(

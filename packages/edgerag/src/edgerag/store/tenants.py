@@ -106,7 +106,9 @@ class TenantStore:
         return _tenant(row)
 
     async def list_tenants(self) -> list[TenantRecord]:
-        return [_tenant(r) for r in await fetch_all(self._db, "SELECT * FROM tenants ORDER BY created_at, id")]
+        return [
+            _tenant(r) for r in await fetch_all(self._db, "SELECT * FROM tenants ORDER BY created_at, id")
+        ]
 
     async def issue_key(self, tenant_id: str, name: str, scopes: str) -> IssuedApiKey:
         await self.get_tenant(tenant_id)
@@ -126,8 +128,9 @@ class TenantStore:
             scope_text,
             now,
         )
-        record = ApiKeyRecord(issued.key_id, tenant_id, name, issued.prefix, tuple(scope_text.split()), now,
-                              None, None)
+        record = ApiKeyRecord(
+            issued.key_id, tenant_id, name, issued.prefix, tuple(scope_text.split()), now, None, None
+        )
         return IssuedApiKey(record, issued.plaintext)
 
     async def list_keys(self, tenant_id: str) -> list[ApiKeyRecord]:
@@ -144,7 +147,9 @@ class TenantStore:
             tenant_id,
             now_iso(),
         )
-        row = await fetch_one(self._db, "SELECT * FROM api_keys WHERE id = ?1 AND tenant_id = ?2", key_id, tenant_id)
+        row = await fetch_one(
+            self._db, "SELECT * FROM api_keys WHERE id = ?1 AND tenant_id = ?2", key_id, tenant_id
+        )
         if row is None:
             raise NotFound(f"no API key {key_id}")
         del changed  # revoking twice is not an error: the key stays revoked

@@ -19,8 +19,13 @@ from typing import Any, Literal
 from edgerag.contracts.ingest import IngestMessage
 from edgerag.extract import UnsupportedContentType, default_registry
 from edgerag.ids import chunk_id, new_id
-from edgerag.keys import Scope
-from edgerag.problems import BadRequest, PayloadTooLarge, ServiceUnavailable, UnsupportedMediaType, ValidationFailed
+from edgerag.problems import (
+    BadRequest,
+    PayloadTooLarge,
+    ServiceUnavailable,
+    UnsupportedMediaType,
+    ValidationFailed,
+)
 from edgerag.store.d1 import now_iso
 from edgerag.store.documents import DocumentRecord, DocumentStore
 from edgerag.store.tenants import Principal
@@ -28,7 +33,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.datastructures import UploadFile
 
-from gateway.deps import get_env, get_settings, require
+from gateway.deps import READER, WRITER, get_env, get_settings
 from gateway.settings import GatewaySettings
 
 router = APIRouter(prefix="/v1/documents", tags=["documents"])
@@ -82,7 +87,9 @@ async def _read_upload(request: Request, limit: int) -> tuple[bytes, str, str | 
             filename = upload.filename
             title_field = form.get("title")
             raw_metadata = form.get("metadata")
-        title = title_field if isinstance(title_field, str) and title_field.strip() else (filename or "untitled")
+        title = (
+            title_field if isinstance(title_field, str) and title_field.strip() else (filename or "untitled")
+        )
         metadata: dict[str, Any] = {}
         if isinstance(raw_metadata, str) and raw_metadata.strip():
             try:
@@ -108,7 +115,9 @@ def _check_size(upload: _Upload, limit: int, where: str = "the document") -> Non
     if len(upload.data) > limit:
         raise PayloadTooLarge(f"{where} exceeds the {limit}-byte limit")
     if not upload.data.strip():
-        raise ValidationFailed(f"{where} is empty", errors=[{"loc": ["body"], "msg": "empty", "type": "empty"}])
+        raise ValidationFailed(
+            f"{where} is empty", errors=[{"loc": ["body"], "msg": "empty", "type": "empty"}]
+        )
 
 
 async def _store(env: Any, tenant: str, upload: _Upload) -> tuple[DocumentRecord, IngestMessage]:
@@ -124,16 +133,27 @@ async def _store(env: Any, tenant: str, upload: _Upload) -> tuple[DocumentRecord
     )
     try:
         record = await DocumentStore(env.DB).create(
-            document_id=document_id, tenant_id=tenant, title=upload.title, filename=upload.filename,
-            content_type=upload.content_type, size_bytes=len(upload.data), r2_key=r2_key, sha256=sha256,
+            document_id=document_id,
+            tenant_id=tenant,
+            title=upload.title,
+            filename=upload.filename,
+            content_type=upload.content_type,
+            size_bytes=len(upload.data),
+            r2_key=r2_key,
+            sha256=sha256,
             metadata=upload.metadata,
         )
     except Exception:
         await env.FILES.delete(r2_key)
         raise
     message = IngestMessage(
-        v=1, tenant_id=tenant, document_id=document_id, r2_key=r2_key, content_type=upload.content_type,
-        sha256=sha256, enqueued_at=now_iso(),
+        v=1,
+        tenant_id=tenant,
+        document_id=document_id,
+        r2_key=r2_key,
+        content_type=upload.content_type,
+        sha256=sha256,
+        enqueued_at=now_iso(),
     )
     return record, message
 
@@ -171,7 +191,7 @@ async def _store_and_enqueue(env: Any, tenant: str, uploads: list[_Upload]) -> l
 @router.post("", status_code=202)
 async def upload_document(
     request: Request,
-    principal: Principal = Depends(require(Scope.WRITE)),
+    principal: Principal = Depends(WRITER),
     env: Any = Depends(get_env),
     settings: GatewaySettings = Depends(get_settings),
 ) -> dict[str, Any]:
@@ -192,13 +212,13 @@ class DocumentBatch(BaseModel):
 @router.post("/batch", status_code=202)
 async def upload_documents(
     request: Request,
-    principal: Principal = Depends(require(Scope.WRITE)),
+    principal: Principal = Depends(WRITER),
     env: Any = Depends(get_env),
     settings: GatewaySettings = Depends(get_settings),
 ) -> dict[str, Any]:
     """Up to 100 JSON text documents in one request (bulk ingestion); all are accepted or none."""
     if _base_type(request.headers.get("content-type")) != "application/json":
-        raise UnsupportedMediaType("send application/json: {\"documents\": [{\"title\", \"text\"}, ...]}")
+        raise UnsupportedMediaType('send application/json: {"documents": [{"title", "text"}, ...]}')
     declared = request.headers.get("content-length")
     limit = settings.max_upload_bytes * 2
     if declared is not None and declared.isdigit() and int(declared) > limit:
@@ -223,7 +243,9 @@ def _encode_cursor(created_at: str, document_id: str) -> str:
 
 def _decode_cursor(cursor: str) -> tuple[str, str]:
     try:
-        created_at, _, document_id = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode().partition("|")
+        created_at, _, document_id = (
+            base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode().partition("|")
+        )
     except (binascii.Error, UnicodeDecodeError) as exc:
         raise BadRequest("the cursor is not one this API returned") from exc
     if not created_at or not document_id:
@@ -236,11 +258,13 @@ async def list_documents(
     limit: int = Query(20, ge=1, le=100),
     cursor: str | None = Query(None, max_length=200),
     status: Literal["queued", "processing", "ready", "failed"] | None = None,
-    principal: Principal = Depends(require(Scope.READ)),
+    principal: Principal = Depends(READER),
     env: Any = Depends(get_env),
 ) -> dict[str, Any]:
     after = _decode_cursor(cursor) if cursor else None
-    page = await DocumentStore(env.DB).list_page(principal.tenant_id, limit=limit + 1, after=after, status=status)
+    page = await DocumentStore(env.DB).list_page(
+        principal.tenant_id, limit=limit + 1, after=after, status=status
+    )
     more = len(page) > limit
     page = page[:limit]
     next_cursor = _encode_cursor(page[-1].created_at, page[-1].id) if more and page else None
@@ -249,14 +273,14 @@ async def list_documents(
 
 @router.get("/{document_id}")
 async def get_document(
-    document_id: str, principal: Principal = Depends(require(Scope.READ)), env: Any = Depends(get_env)
+    document_id: str, principal: Principal = Depends(READER), env: Any = Depends(get_env)
 ) -> dict[str, Any]:
     return (await DocumentStore(env.DB).get(principal.tenant_id, document_id)).to_public()
 
 
 @router.delete("/{document_id}", status_code=204)
 async def delete_document(
-    document_id: str, principal: Principal = Depends(require(Scope.WRITE)), env: Any = Depends(get_env)
+    document_id: str, principal: Principal = Depends(WRITER), env: Any = Depends(get_env)
 ) -> Response:
     store = DocumentStore(env.DB)
     record = await store.get(principal.tenant_id, document_id)

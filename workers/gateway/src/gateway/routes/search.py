@@ -5,12 +5,11 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from edgerag.embedding import Embedder
-from edgerag.keys import Scope
 from edgerag.store.tenants import Principal
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from gateway.deps import get_env, get_settings, require
+from gateway.deps import READER, get_env, get_settings
 from gateway.search import SearchRequest, hybrid_search
 from gateway.settings import GatewaySettings
 
@@ -45,7 +44,7 @@ class SearchBody(BaseModel):
 @router.post("/search")
 async def search(
     body: SearchBody,
-    principal: Principal = Depends(require(Scope.READ)),
+    principal: Principal = Depends(READER),
     env: Any = Depends(get_env),
     settings: GatewaySettings = Depends(get_settings),
 ) -> dict[str, Any]:
