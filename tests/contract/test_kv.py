@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 from edgerag.jsdict import AttrDict
 from edgerag.ports import KVNamespace
+from edgerag_local.clock import ManualClock
 from edgerag_local.errors import KVError
 from edgerag_local.kv import KVLimits, LocalKVNamespace
 
@@ -30,28 +31,18 @@ from tests.contract.conftest import BACKENDS
 NOW = 1_700_000_000.0
 
 
-class Clock:
-    """A settable clock: the emulator reads time only through it."""
-
-    def __init__(self, now: float = NOW) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @dataclass
 class Harness:
     kv: Any
-    clock: Clock
+    clock: ManualClock
     reopen: Callable[[], Any]
 
     def advance(self, seconds: float) -> None:
-        self.clock.now += seconds
+        self.clock.advance(seconds)
 
 
 def _local(tmp_path: Path, limits: KVLimits | None = None) -> Harness:
-    clock = Clock()
+    clock = ManualClock(NOW)
     path = tmp_path / "kv" / "ns.sqlite"
     extra = {} if limits is None else {"limits": limits}
 

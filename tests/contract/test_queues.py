@@ -28,6 +28,7 @@ from typing import Any
 
 import pytest
 from edgerag.ports import Message, MessageBatch, Queue
+from edgerag_local.clock import ManualClock
 from edgerag_local.errors import QueueError, RpcSerializationError
 from edgerag_local.queues import (
     ConsumerConfigError,
@@ -42,16 +43,6 @@ from tests.contract.conftest import BACKENDS
 
 NOW = 1_700_000_000.0
 LEASE = QueueLimits().lease_seconds
-
-
-class Clock:
-    """A settable clock: the emulator reads time only through it."""
-
-    def __init__(self, now: float = NOW) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 Script = Callable[[MessageBatch], Awaitable[object] | None]
@@ -83,7 +74,7 @@ class Recorder:
 @dataclass
 class Harness:
     path: Path
-    clock: Clock
+    clock: ManualClock
     limits: QueueLimits
     broker: LocalQueueBroker
 
@@ -96,7 +87,7 @@ class Harness:
         return Consumer(dispatcher, recorder)
 
     def advance(self, seconds: float) -> None:
-        self.clock.now += seconds
+        self.clock.advance(seconds)
 
     def reopen(self) -> None:
         """Close the broker and open the same state again, as a restarted dev server would."""
@@ -124,7 +115,7 @@ class Consumer:
 
 
 def _make(tmp_path: Path, limits: QueueLimits) -> Harness:
-    clock = Clock()
+    clock = ManualClock(NOW)
     path = tmp_path / "queues.sqlite"
     return Harness(path, clock, limits, LocalQueueBroker(path, limits=limits, clock=clock))
 
@@ -458,7 +449,7 @@ async def test_run_forever_waits_for_the_batch_timeout_on_an_injected_clock(q: H
         await asyncio.sleep(0)
 
     def script(batch: MessageBatch) -> None:
-        delivered_at.append(q.clock.now)
+        delivered_at.append(q.clock())
         stop.set()
 
     await q.producer().sendBatch([{"body": i} for i in range(3)])

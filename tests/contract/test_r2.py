@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 from edgerag.jsdict import AttrDict
 from edgerag.ports import R2Bucket, R2Object, R2ObjectBody
+from edgerag_local.clock import ManualClock
 from edgerag_local.errors import R2Error
 from edgerag_local.r2 import LocalR2Bucket, R2Limits
 
@@ -28,24 +29,16 @@ from tests.contract.conftest import BACKENDS
 NOW = 1_700_000_000.123
 
 
-class Clock:
-    def __init__(self, now: float = NOW) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @dataclass
 class Harness:
     bucket: Any
-    clock: Clock
+    clock: ManualClock
     root: Path
     reopen: Callable[[], Any]
 
 
 def _local(tmp_path: Path, limits: R2Limits | None = None) -> Harness:
-    clock = Clock()
+    clock = ManualClock(NOW)
     root = tmp_path / "r2" / "uploads"
     extra = {} if limits is None else {"limits": limits}
 
@@ -154,7 +147,7 @@ async def test_put_rejects_other_values(h: Harness, value: Any) -> None:
 
 
 async def test_uploaded_comes_from_the_clock(h: Harness) -> None:
-    h.clock.now += 3600
+    h.clock.advance(3600)
     obj = await h.bucket.put("k", "v")
     assert obj.uploaded == datetime.fromtimestamp(1_700_003_600, tz=UTC) + timedelta(milliseconds=123)
     assert (await h.bucket.head("k")).uploaded == obj.uploaded
@@ -372,7 +365,7 @@ async def test_only_if_etag_matches(h: Harness) -> None:
 
 async def test_only_if_uploaded_before_and_after(h: Harness) -> None:
     first = await h.bucket.put("k", "v1")
-    h.clock.now += 10
+    h.clock.advance(10)
     assert await h.bucket.put("k", "v2", onlyIf={"uploadedAfter": first.uploaded}) is None
     earlier = first.uploaded - timedelta(seconds=1)
     assert await h.bucket.put("k", "v2", onlyIf={"uploadedAfter": earlier}) is not None

@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 from edgerag.ports import RateLimit
+from edgerag_local.clock import ManualClock
 from edgerag_local.errors import BindingError
 from edgerag_local.ratelimit import (
     LocalRateLimit,
@@ -32,28 +33,20 @@ from tests.contract.conftest import BACKENDS
 NOW = 1_700_000_040.0
 
 
-class Clock:
-    def __init__(self, now: float = NOW) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @dataclass
 class Harness:
-    clock: Clock
+    clock: ManualClock
     make: Callable[..., LocalRateLimit]
 
     def advance(self, seconds: float) -> None:
-        self.clock.now += seconds
+        self.clock.advance(seconds)
 
 
 @pytest.fixture(params=BACKENDS)
 def rl(request: pytest.FixtureRequest) -> Harness:
     if request.param != "local":
         pytest.skip(f"backend {request.param!r} needs a deployed test worker")
-    clock = Clock()
+    clock = ManualClock(NOW)
 
     def make(limit: int = 3, period: int = 10, **kwargs: Any) -> LocalRateLimit:
         return LocalRateLimit(limit, period, clock=clock, **kwargs)
