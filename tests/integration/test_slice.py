@@ -433,3 +433,10 @@ async def test_rate_limit_answers_429_with_retry_after_then_recovers(harness: St
     assert (await globex.client.get("/v1/documents")).status_code == 200  # limits are per tenant
     harness.clock.advance(int(limited.headers["retry-after"]))
     assert (await acme.client.get("/v1/documents")).status_code == 200
+
+
+async def test_a_long_running_host_keeps_no_finished_request_contexts(harness: StackHarness) -> None:
+    client = harness.client()
+    for _ in range(50):
+        assert (await client.get("/health")).status_code == 200
+    assert len(harness.stack.workers["gateway"].contexts) <= 1

@@ -100,3 +100,16 @@ def test_install_registers_stand_ins_but_never_shadows_a_real_module(monkeypatch
     monkeypatch.setitem(sys.modules, "workers", real)
     with pytest.raises(RuntimeError, match="refusing to shadow"):
         sdk.install()
+
+
+async def test_wait_until_accepts_a_coroutine_and_drain_waits_for_it() -> None:
+    ctx = sdk.ExecutionContext()
+    done: list[str] = []
+
+    async def later() -> None:
+        done.append("ran")
+
+    ctx.waitUntil(later())
+    assert not ctx.idle
+    await ctx.drain()
+    assert done == ["ran"] and ctx.idle

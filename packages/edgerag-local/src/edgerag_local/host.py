@@ -58,6 +58,8 @@ class WorkerRuntime:
         return cls
 
     def new_instance(self, cls: type[Any], ctx: sdk.ExecutionContext) -> Any:
+        # Keep only contexts with waitUntil work in flight, so a long-running server does not grow.
+        self.contexts = [c for c in self.contexts if not c.idle]
         self.contexts.append(ctx)
         return cls(ctx, self.env)
 

@@ -76,6 +76,11 @@ class ExecutionContext:
         self._pending.add(future)
         future.add_done_callback(self._pending.discard)
 
+    @property
+    def idle(self) -> bool:
+        """No ``waitUntil`` work is still running."""
+        return not self._pending
+
     def passThroughOnException(self) -> None:
         """Accepted for compatibility; the local host has no origin to fall through to."""
 
