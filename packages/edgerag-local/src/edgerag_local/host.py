@@ -152,10 +152,6 @@ class LocalStack:
                 f"service {service_name!r} is not running locally (running: {sorted(self._by_name)})"
             ) from None
 
-    @property
-    def dispatchers(self) -> list[QueueDispatcher]:
-        return list(self._dispatchers)
-
     async def start(self) -> None:
         """Start the queue consumers in the background."""
         self._stop.clear()

@@ -18,7 +18,7 @@ pin the behaviour both must share. To add a binding: add its Protocol here, an e
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Iterable, Mapping, Sequence
 from typing import Any, Literal, Protocol, runtime_checkable
 
 __all__ = [
@@ -258,5 +258,3 @@ class ExecutionContext(Protocol):
 
     def passThroughOnException(self) -> None: ...
 
-
-StreamBody = AsyncIterator[bytes]

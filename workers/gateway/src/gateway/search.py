@@ -18,7 +18,7 @@ from typing import Any, Literal
 from edgerag.embedding import Embedder
 from edgerag.retrieval.fts_query import build_match_query
 from edgerag.retrieval.fusion import fuse
-from edgerag.store.d1 import fetch_all
+from edgerag.store.d1 import fetch_all, placeholders
 from edgerag.store.documents import ChunkRow, DocumentStore
 
 __all__ = ["SearchHit", "SearchRequest", "SearchResult", "hybrid_search"]
@@ -61,8 +61,7 @@ async def keyword_candidates(db: Any, request: SearchRequest, limit: int) -> lis
     params: list[Any] = [match, request.tenant_id]
     doc_filter = ""
     if request.document_ids:
-        marks = ", ".join(f"?{i}" for i in range(3, 3 + len(request.document_ids)))
-        doc_filter = f" AND c.document_id IN ({marks})"
+        doc_filter = f" AND c.document_id IN ({placeholders(request.document_ids, start=3)})"
         params += list(request.document_ids)
     params.append(limit)
     rows = await fetch_all(

@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from edgerag.ports import D1Database
 from edgerag.problems import NotFound
-from edgerag.store.d1 import fetch_all, fetch_one, now_iso, run, statement
+from edgerag.store.d1 import fetch_all, fetch_one, now_iso, placeholders, run, statement
 
 __all__ = ["ChunkRow", "DocumentRecord", "DocumentStore", "NewChunk"]
 
@@ -275,12 +275,11 @@ class DocumentStore:
         found: dict[str, ChunkRow] = {}
         for start in range(0, len(chunk_ids), 90):  # stay under D1's 100 bound parameters
             part = list(chunk_ids[start : start + 90])
-            marks = ", ".join(f"?{i}" for i in range(2, len(part) + 2))
             rows = await fetch_all(
                 self._db,
                 f"SELECT c.id, c.document_id, c.seq, c.text, d.title FROM chunks c"
                 f" JOIN documents d ON d.id = c.document_id"
-                f" WHERE c.tenant_id = ?1 AND c.id IN ({marks})",
+                f" WHERE c.tenant_id = ?1 AND c.id IN ({placeholders(part, start=2)})",
                 tenant_id,
                 *part,
             )
