@@ -17,12 +17,12 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from bench_vectorize import timed
 from edgerag_local.d1 import LocalD1Database
 from edgerag_local.kv import LocalKVNamespace
 from edgerag_local.migrations import apply_migrations
@@ -36,15 +36,6 @@ ZIPF_WEIGHTS = [1.0 / (rank + 1) for rank in range(len(VOCABULARY))]
 QUERY_WORDS = VOCABULARY[100:2000]
 
 Row = dict[str, Any]
-
-
-async def timed(call: Callable[[], Awaitable[Any]], repeat: int) -> list[float]:
-    samples = []
-    for _ in range(repeat):
-        began = time.perf_counter()
-        await call()
-        samples.append((time.perf_counter() - began) * 1000)
-    return samples
 
 
 def summarise(name: str, size: str, samples: list[float]) -> Row:

@@ -65,7 +65,7 @@ def _row(size: int, operation: str, samples_ms: Sequence[float], detail: str = "
     }
 
 
-async def _timed(call: Callable[[], Awaitable[Any]], repeat: int) -> list[float]:
+async def timed(call: Callable[[], Awaitable[Any]], repeat: int) -> list[float]:
     samples = []
     for _ in range(repeat):
         began = time.perf_counter()
@@ -127,7 +127,7 @@ async def _bench_size(root: Path, size: int, queries: int) -> list[Row]:
                 options["filter"] = flt
             result = await index.query(probes[0], options)  # warm-up; also checks the filter matches
             assert result["count"] == TOP_K, (name, result["count"])
-            samples = await _timed(lambda: index.query(next(it), options), queries)  # noqa: B023
+            samples = await timed(lambda: index.query(next(it), options), queries)  # noqa: B023
             rows.append(_row(size, f"query topK={TOP_K}, {name}", samples))
         memory = f"{index.memory_bytes / 2**20:,.1f} MiB"
         rows.append(_row(size, "index memory (matrix + columns)", [], memory))

@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING, Any
 
 from edgerag.jsdict import AttrDict, to_attrdict
 
+from edgerag_local.bodies import put_body_bytes
 from edgerag_local.cursors import cursor_key, make_cursor
 from edgerag_local.errors import KVError
 from edgerag_local.options import merge_options
@@ -303,24 +304,7 @@ class LocalKVNamespace:
             )
 
     async def _value_bytes(self, value: Any) -> bytes:
-        if isinstance(value, str):
-            return value.encode("utf-8")
-        if isinstance(value, AsyncIterable):
-            parts = []
-            async for chunk in value:
-                parts.append(self._buffer(chunk))
-            return b"".join(parts)
-        return self._buffer(value)
-
-    @staticmethod
-    def _buffer(value: Any) -> bytes:
-        if isinstance(value, str | bool | int | float) or value is None:
-            raise TypeError(_VALUE_TYPE_ERROR)
-        try:
-            with memoryview(value) as view:
-                return view.tobytes()
-        except TypeError:
-            raise TypeError(_VALUE_TYPE_ERROR) from None
+        return await put_body_bytes(value, _VALUE_TYPE_ERROR)
 
     def _expiration(self, now: int, opts: Mapping[str, Any]) -> int | None:
         # expirationTtl wins when both are given, as the KV service does.

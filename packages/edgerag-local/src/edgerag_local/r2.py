@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any, overload
 
 from edgerag.jsdict import AttrDict
 
+from edgerag_local.bodies import put_body_bytes
 from edgerag_local.cursors import cursor_key, make_cursor
 from edgerag_local.options import merge_options
 from edgerag_local.r2_object import R2Checksums, R2Object, R2ObjectBody
@@ -332,22 +333,8 @@ class LocalR2Bucket:
 
 async def _value_bytes(value: Any) -> bytes:
     if value is None:
-        return b""
-    if isinstance(value, str):
-        return value.encode("utf-8")
-    if isinstance(value, AsyncIterable):
-        return b"".join([_buffer(chunk) async for chunk in value])
-    return _buffer(value)
-
-
-def _buffer(value: Any) -> bytes:
-    if isinstance(value, str | bool | int | float) or value is None:
-        raise TypeError(_VALUE_TYPE_ERROR)
-    try:
-        with memoryview(value) as view:
-            return view.tobytes()
-    except TypeError:
-        raise TypeError(_VALUE_TYPE_ERROR) from None
+        return b""  # R2 (unlike KV) accepts null: an empty object
+    return await put_body_bytes(value, _VALUE_TYPE_ERROR)
 
 
 if TYPE_CHECKING:  # mypy proves the emulator satisfies the port worker code is typed against
