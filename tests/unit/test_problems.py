@@ -11,7 +11,9 @@ from edgerag.problems import (
     Conflict,
     Forbidden,
     InternalError,
+    MethodNotAllowed,
     NotFound,
+    NotImplementedProblem,
     PayloadTooLarge,
     Problem,
     RateLimited,
@@ -39,6 +41,8 @@ from pydantic import BaseModel, ValidationError
         (InternalError, 500, "Internal Server Error"),
         (UpstreamFailure, 502, "Bad Gateway"),
         (ServiceUnavailable, 503, "Service Unavailable"),
+        (MethodNotAllowed, 405, "Method Not Allowed"),
+        (NotImplementedProblem, 501, "Not Implemented"),
     ],
 )
 def test_each_problem_has_its_status_title_and_type(cls: type[Problem], status: int, title: str) -> None:
@@ -55,8 +59,13 @@ def test_each_problem_has_its_status_title_and_type(cls: type[Problem], status: 
 def test_slugs_are_unique() -> None:
     kinds = [o for o in vars(problems).values() if isinstance(o, type) and issubclass(o, Problem)]
     kinds.remove(Problem)
-    assert len(kinds) == 12
+    assert len(kinds) == 14
     assert len({k.slug for k in kinds}) == len(kinds)
+
+
+def test_method_not_allowed_names_the_allowed_methods() -> None:
+    assert MethodNotAllowed("no", allow=["post", "GET", "get"]).headers == {"Allow": "GET, POST"}
+    assert MethodNotAllowed("no").headers == {}
 
 
 def test_to_dict_members() -> None:

@@ -55,6 +55,7 @@ RUNTIME_PROVIDED: frozenset[str] = frozenset({"workers", "asgi", "js", "pyodide"
 # FastAPI's own dependency, so a worker that declares fastapi may import it.
 IMPORT_DISTRIBUTIONS: Mapping[str, tuple[str, ...]] = {
     "fastapi": ("fastapi",),
+    "fastapi_offline": ("fastapi-offline",),
     "starlette": ("starlette", "fastapi"),
     "pydantic": ("pydantic",),
     "pydantic_core": ("pydantic-core", "pydantic"),

@@ -26,7 +26,9 @@ __all__ = [
     "Conflict",
     "Forbidden",
     "InternalError",
+    "MethodNotAllowed",
     "NotFound",
+    "NotImplementedProblem",
     "PayloadTooLarge",
     "Problem",
     "RateLimited",
@@ -110,6 +112,20 @@ class NotFound(Problem):
     status, title, slug = 404, "Not Found", "not-found"
 
 
+class MethodNotAllowed(Problem):
+    """405 with the methods the resource does support (RFC 9110 requires ``Allow``)."""
+
+    status, title, slug = 405, "Method Not Allowed", "method-not-allowed"
+
+    def __init__(self, detail: str | None = None, *, allow: Iterable[str] = (), **extra: Any) -> None:
+        super().__init__(detail, **extra)
+        self.allow = sorted({method.upper() for method in allow})
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Allow": ", ".join(self.allow)} if self.allow else {}
+
+
 class Conflict(Problem):
     status, title, slug = 409, "Conflict", "conflict"
 
@@ -171,6 +187,12 @@ class UpstreamFailure(Problem):
     """502: a platform service or model provider failed (after retries)."""
 
     status, title, slug = 502, "Bad Gateway", "upstream"
+
+
+class NotImplementedProblem(Problem):
+    """501: a request method the server does not implement for any resource."""
+
+    status, title, slug = 501, "Not Implemented", "not-implemented"
 
 
 class ServiceUnavailable(Problem):

@@ -10,9 +10,11 @@ from typing import Any
 
 from edgerag.contracts.dedalus import HealthReply
 from fastapi import Depends, FastAPI
+from pydantic import BaseModel
 
 from gateway.deps import get_env
 from gateway.errors import install_problem_handlers
+from gateway.openapi import install_docs
 from gateway.routes import admin, documents, keys, search
 
 __all__ = ["build_app", "get_app"]
@@ -20,19 +22,32 @@ __all__ = ["build_app", "get_app"]
 _app: FastAPI | None = None
 
 
+class Health(BaseModel):
+    service: str
+    status: str
+    dedalus: HealthReply
+
+
 def build_app() -> FastAPI:
     app = FastAPI(
         title="edgerag gateway",
         version="0.1.0",
-        description="Multi-tenant retrieval API: documents, hybrid search, API keys.",
+        description=(
+            "Multi-tenant retrieval API: documents, hybrid search, API keys. Authenticate with "
+            "'Authorization: Bearer <API key>' (the operator routes under /v1/admin take the operator "
+            "token instead). Every error is an RFC 9457 application/problem+json document."
+        ),
+        docs_url=None,
+        redoc_url=None,
     )
     install_problem_handlers(app)
+    install_docs(app)
 
     @app.get("/health", tags=["health"])
-    async def health(env: Any = Depends(get_env)) -> dict[str, Any]:
+    async def health(env: Any = Depends(get_env)) -> Health:
         # The reply crosses the service binding as plain data; the shared contract validates it.
         dedalus = HealthReply.model_validate(dict(await env.DEDALUS.health()))
-        return {"service": "gateway", "status": "ok", "dedalus": dedalus.model_dump()}
+        return Health(service="gateway", status="ok", dedalus=dedalus)
 
     for router in (admin.router, keys.router, documents.router, search.router):
         app.include_router(router)

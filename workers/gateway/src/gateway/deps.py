@@ -14,8 +14,10 @@ from edgerag.keys import Scope
 from edgerag.problems import Forbidden, RateLimited, Unauthorized
 from edgerag.settings import load_settings
 from edgerag.store.tenants import Principal, TenantStore
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Security
+from fastapi.security import HTTPAuthorizationCredentials
 
+from gateway.openapi import api_key_scheme, operator_scheme
 from gateway.settings import GatewaySettings
 
 __all__ = ["ADMIN", "READER", "WRITER", "get_env", "get_settings", "require", "require_operator"]
@@ -29,16 +31,16 @@ def get_settings(env: Any = Depends(get_env)) -> GatewaySettings:
     return load_settings(GatewaySettings, env)
 
 
-def _bearer(request: Request) -> str | None:
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        return None
-    return token.strip()
+def _token(credentials: HTTPAuthorizationCredentials | None) -> str | None:
+    token = credentials.credentials.strip() if credentials is not None else ""
+    return token or None
 
 
-async def _principal(request: Request, env: Any = Depends(get_env)) -> Principal:
-    token = _bearer(request)
+async def _principal(
+    credentials: HTTPAuthorizationCredentials | None = Security(api_key_scheme),
+    env: Any = Depends(get_env),
+) -> Principal:
+    token = _token(credentials)
     if token is None:
         raise Unauthorized("send an API key as 'Authorization: Bearer <key>'")
     principal = await TenantStore(env.DB).authenticate(token)
@@ -65,9 +67,12 @@ def require(scope: Scope) -> Callable[..., Awaitable[Principal]]:
     return dependency
 
 
-async def require_operator(request: Request, settings: GatewaySettings = Depends(get_settings)) -> None:
+async def require_operator(
+    credentials: HTTPAuthorizationCredentials | None = Security(operator_scheme),
+    settings: GatewaySettings = Depends(get_settings),
+) -> None:
     """Admin endpoints: the operator secret, compared in constant time; disabled when unset."""
-    token = _bearer(request)
+    token = _token(credentials)
     if not settings.admin_token:
         raise Forbidden("the admin API is disabled: set the ADMIN_TOKEN secret to enable it")
     if token is None or not hmac.compare_digest(token.encode(), settings.admin_token.encode()):

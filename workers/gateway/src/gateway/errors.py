@@ -1,25 +1,45 @@
 """The one place that turns errors into RFC 9457 problem-details responses.
 
-Every error the gateway can produce leaves as ``application/problem+json``: domain problems
-(:mod:`edgerag.problems`), request validation errors (422 with the failing fields), unknown routes and
-methods (404/405), and, as a last resort, unexpected exceptions (500 with no internals revealed).
+Every error the gateway can produce leaves as ``application/problem+json`` in ONE vocabulary: the
+problem kinds of :mod:`edgerag.problems` (``type`` = ``https://edgerag.dev/problems/<slug>``), whatever
+raised it. Domain problems pass through; request validation errors become ``validation`` (422, with
+the failing fields, a malformed JSON body included); framework HTTP errors (unknown route, method not
+allowed, unparsable body) become the matching kind; anything unexpected becomes ``internal`` (500,
+nothing revealed; the cause goes to the log).
+
+Request methods: a method that no route of the API implements answers 501 ``not-implemented``; a
+known method on a route that does not accept it answers 405 with ``Allow``.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any
 
-from edgerag.problems import Problem
+from edgerag.problems import (
+    BadRequest,
+    InternalError,
+    MethodNotAllowed,
+    NotFound,
+    NotImplementedProblem,
+    PayloadTooLarge,
+    Problem,
+    UnsupportedMediaType,
+    ValidationFailed,
+)
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
-__all__ = ["install_problem_handlers", "problem_response"]
+from gateway.openapi import PROBLEM_JSON
+
+__all__ = ["IMPLEMENTED_METHODS", "install_problem_handlers", "problem_response"]
 
 log = logging.getLogger("edgerag.gateway")
-PROBLEM_JSON = "application/problem+json"
+
+# The methods some route of this API implements (HEAD is served wherever GET is).
+IMPLEMENTED_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
 def problem_response(problem: Problem, instance: str | None = None) -> JSONResponse:
@@ -29,16 +49,41 @@ def problem_response(problem: Problem, instance: str | None = None) -> JSONRespo
     return JSONResponse(body, status_code=problem.status, headers=problem.headers, media_type=PROBLEM_JSON)
 
 
-def _plain(status: int, title: str, detail: str, instance: str, **extra: Any) -> JSONResponse:
-    body = {
-        "type": "about:blank",
-        "title": title,
-        "status": status,
-        "detail": detail,
-        "instance": instance,
-        **extra,
+def _allowed_methods(request: Request) -> set[str]:
+    """The methods some route of this path accepts (asked of the router, so included routers count)."""
+    scope = dict(request.scope)
+    return {
+        method
+        for method in IMPLEMENTED_METHODS
+        if any(
+            route.matches({**scope, "method": method})[0] is Match.FULL for route in request.app.router.routes
+        )
     }
-    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON)
+
+
+def _from_http(request: Request, exc: StarletteHTTPException) -> Problem:
+    detail = exc.detail if isinstance(exc.detail, str) else None
+    status = exc.status_code
+    if status == 404:
+        return NotFound(f"no route for {request.method} {request.url.path}")
+    if status == 405:
+        if request.method.upper() not in IMPLEMENTED_METHODS:
+            return NotImplementedProblem(f"this API does not implement the {request.method} method")
+        allowed = _allowed_methods(request)
+        return MethodNotAllowed(f"{request.url.path} does not accept {request.method}", allow=allowed or ())
+    if status == 400:
+        # FastAPI's "There was an error parsing the body": the body is not what the route declares.
+        return ValidationFailed(
+            "the request body could not be parsed",
+            errors=[{"loc": ["body"], "msg": detail or "unparsable body", "type": "body_parsing"}],
+        )
+    if status == 413:
+        return PayloadTooLarge(detail)
+    if status == 415:
+        return UnsupportedMediaType(detail)
+    if 400 <= status < 500:
+        return BadRequest(detail)
+    return InternalError()
 
 
 def install_problem_handlers(app: FastAPI) -> None:
@@ -48,29 +93,17 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def on_validation(request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [
-            {
-                "loc": [str(p) for p in e.get("loc", ())],
-                "msg": str(e.get("msg", "")),
-                "type": str(e.get("type", "")),
-            }
-            for e in exc.errors()
-        ]
-        detail = "; ".join(f"{'.'.join(e['loc'])}: {e['msg']}" for e in errors[:5]) or "invalid request"
-        return _plain(422, "Unprocessable Content", detail, request.url.path, errors=errors)
+        return problem_response(ValidationFailed(None, exc.errors()), request.url.path)
 
     @app.exception_handler(StarletteHTTPException)
     async def on_http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        titles = {404: "Not Found", 405: "Method Not Allowed"}
-        detail = exc.detail if isinstance(exc.detail, str) else "request failed"
-        if exc.status_code == 404 and detail == "Not Found":
-            detail = f"no route for {request.method} {request.url.path}"
-        response = _plain(exc.status_code, titles.get(exc.status_code, "Error"), detail, request.url.path)
+        problem = _from_http(request, exc)
+        response = problem_response(problem, request.url.path)
         for key, value in (exc.headers or {}).items():
-            response.headers[key] = value
+            response.headers.setdefault(key, value)
         return response
 
     @app.exception_handler(Exception)
     async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return _plain(500, "Internal Server Error", "an unexpected error occurred", request.url.path)
+        return problem_response(InternalError(), request.url.path)
