@@ -5,6 +5,9 @@ Both retrievers are tenant-scoped below the route: the keyword query filters ``c
 the vector query runs in the tenant's Vectorize namespace; vector hits are then resolved through D1 with
 the tenant filter again, so an id that is not the tenant's (or a vector whose chunk no longer exists)
 never reaches a response.
+
+A failing embedding model or Vectorize call raises :class:`edgerag.problems.UpstreamFailure` (502) with
+the cause chained: platform errors never surface as a 500.
 """
 
 from __future__ import annotations
@@ -15,7 +18,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from edgerag.embedding import Embedder
+from edgerag.embedding import Embedder, EmbeddingError
+from edgerag.problems import UpstreamFailure
 from edgerag.retrieval.fts_query import build_match_query
 from edgerag.retrieval.fusion import fuse
 from edgerag.store.d1 import fetch_all, placeholders
@@ -80,7 +84,10 @@ async def vector_candidates(
     options: dict[str, Any] = {"topK": limit, "namespace": request.tenant_id, "returnMetadata": "none"}
     if request.document_ids:
         options["filter"] = {"document_id": {"$in": list(request.document_ids)}}
-    result = await vectors.query(list(embedding), options)
+    try:
+        result = await vectors.query(list(embedding), options)
+    except Exception as exc:  # the platform's error types are not importable here
+        raise UpstreamFailure("the vector index failed to answer; try again or use mode 'keyword'") from exc
     return [m["id"] for m in result["matches"]]
 
 
@@ -110,7 +117,12 @@ async def hybrid_search(
         timings["keyword_ms"] = (time.perf_counter() - t) * 1000
     if request.mode in ("hybrid", "vector"):
         t = time.perf_counter()
-        embedding = await embedder.embed_one(request.query)
+        try:
+            embedding = await embedder.embed_one(request.query)
+        except EmbeddingError as exc:
+            raise UpstreamFailure(
+                "the embedding model failed to answer; try again or use mode 'keyword'"
+            ) from exc
         timings["embed_ms"] = (time.perf_counter() - t) * 1000
         t = time.perf_counter()
         ranked["vector"] = await vector_candidates(env.VECTORS, embedding, request, _CANDIDATES)
