@@ -7,8 +7,9 @@ the failing fields, a malformed JSON body included); framework HTTP errors (unkn
 allowed, unparsable body) become the matching kind; anything unexpected becomes ``internal`` (500,
 nothing revealed; the cause goes to the log).
 
-Request methods: a method that no route of the API implements answers 501 ``not-implemented``; a
-known method on a route that does not accept it answers 405 with ``Allow``.
+Request methods: a standard method (RFC 9110's, PATCH, QUERY) that the route does not accept answers
+405 with ``Allow`` listing what it does accept; a method name HTTP does not define (``FOO``) answers 501
+``not-implemented``, as RFC 9110 says for methods the server does not recognise.
 """
 
 from __future__ import annotations
@@ -34,12 +35,14 @@ from starlette.routing import Match
 
 from gateway.openapi import PROBLEM_JSON
 
-__all__ = ["IMPLEMENTED_METHODS", "install_problem_handlers", "problem_response"]
+__all__ = ["KNOWN_METHODS", "install_problem_handlers", "problem_response"]
 
 log = logging.getLogger("edgerag.gateway")
 
-# The methods some route of this API implements (HEAD is served wherever GET is).
-IMPLEMENTED_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+# Methods HTTP defines (RFC 9110 section 9, PATCH from RFC 5789, QUERY from the HTTP QUERY draft).
+KNOWN_METHODS = frozenset(
+    {"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH", "QUERY"}
+)
 
 
 def problem_response(problem: Problem, instance: str | None = None) -> JSONResponse:
@@ -54,7 +57,7 @@ def _allowed_methods(request: Request) -> set[str]:
     scope = dict(request.scope)
     return {
         method
-        for method in IMPLEMENTED_METHODS
+        for method in KNOWN_METHODS
         if any(
             route.matches({**scope, "method": method})[0] is Match.FULL for route in request.app.router.routes
         )
@@ -67,7 +70,7 @@ def _from_http(request: Request, exc: StarletteHTTPException) -> Problem:
     if status == 404:
         return NotFound(f"no route for {request.method} {request.url.path}")
     if status == 405:
-        if request.method.upper() not in IMPLEMENTED_METHODS:
+        if request.method.upper() not in KNOWN_METHODS:
             return NotImplementedProblem(f"this API does not implement the {request.method} method")
         allowed = _allowed_methods(request)
         return MethodNotAllowed(f"{request.url.path} does not accept {request.method}", allow=allowed or ())

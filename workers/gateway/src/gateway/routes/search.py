@@ -22,6 +22,9 @@ from gateway.settings import GatewaySettings
 router = APIRouter(prefix="/v1", tags=["search"])
 
 MAX_QUERY_CHARS = 2000
+# A query must contain a letter or digit (in any script): Python's \w minus "_" is str.isalnum. The
+# same pattern is published in the schema, so generated clients and schemathesis know the rule.
+_SEARCHABLE = r"[^\W_]"
 
 
 class SearchFilters(BaseModel):
@@ -37,6 +40,7 @@ class SearchBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
     query: str = Field(
         max_length=MAX_QUERY_CHARS,
+        pattern=_SEARCHABLE,
         description="Free text (up to 2,000 characters; cut to the embedding model's limit for vectors)",
     )
     top_k: int | None = Field(
