@@ -17,6 +17,8 @@ import pytest
 from edgerag_local.clock import ManualClock
 from edgerag_local.host import LocalStack
 from edgerag_local.stack import open_stack
+from gateway.app import get_app
+from gateway.deps import get_clock
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -64,6 +66,8 @@ def make_stack(
 async def harness(tmp_path: Path) -> AsyncIterator[StackHarness]:
     clock = ManualClock()
     stack = make_stack(tmp_path, clock=clock)
+    # The gateway's own notion of time (Retry-After, last_used_at) follows the emulators' clock.
+    get_app().dependency_overrides[get_clock] = lambda: clock
     transport = httpx.ASGITransport(app=stack.asgi("gateway"))
     token = stack.admin_token_file.read_text().strip() if stack.admin_token_file else ""
     admin = httpx.AsyncClient(
@@ -72,6 +76,7 @@ async def harness(tmp_path: Path) -> AsyncIterator[StackHarness]:
     try:
         yield StackHarness(stack, admin, transport, clock)
     finally:
+        get_app().dependency_overrides.pop(get_clock, None)
         await admin.aclose()
         await stack.stop()
         stack.close()

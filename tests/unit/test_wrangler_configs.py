@@ -139,3 +139,17 @@ def test_service_bindings_and_queues_connect_the_workers(configs: dict[str, dict
     dead_letters = {c["dead_letter_queue"] for c in consumers if "dead_letter_queue" in c}
     assert produced <= consumed, "a queue that nothing consumes"
     assert consumed <= produced | dead_letters, "a consumer of a queue that nothing feeds"
+
+
+@pytest.mark.parametrize("worker", WORKERS)
+def test_rate_limit_period_var_equals_the_bindings_period(
+    worker: str, configs: dict[str, dict[str, Any]]
+) -> None:
+    # The binding only answers {success}; the gateway's Retry-After is computed from this var.
+    config = configs[worker]
+    periods = {str(r["simple"]["period"]) for r in config.get("ratelimits", [])}
+    if not periods:
+        assert "RATE_LIMIT_PERIOD" not in config.get("vars", {})
+        return
+    assert len(periods) == 1, "one period per worker: Retry-After has one var to go by"
+    assert config["vars"].get("RATE_LIMIT_PERIOD") == periods.pop()

@@ -179,6 +179,10 @@ def _vars(template: Mapping[str, Any], canon: _Canon, tenant: Tenant, env: str) 
     values["EDGERAG_SHARED_STACK"] = "true" if tenant.shared_stack else "false"
     values.update(tenant.vars)
     values.update(tenant.environment(env).vars)
+    if "RATE_LIMIT_PERIOD" in values:
+        # The gateway's Retry-After needs its rate-limit binding's period, which the binding cannot
+        # report; it must follow the tenant's [rate_limits] exactly like the binding does.
+        values["RATE_LIMIT_PERIOD"] = str(tenant.rate_limits.period)
     return dict(sorted(values.items()))
 
 

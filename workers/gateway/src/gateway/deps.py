@@ -1,26 +1,41 @@
-"""Request-scoped dependencies: the env, settings, the authenticated principal, scopes, rate limits.
+"""Request-scoped dependencies: the env, settings, the clock, the authenticated principal, scopes,
+rate limits.
 
 Routes declare what they need (``principal: Principal = Depends(require(Scope.WRITE))``); tests can
-swap any of these with ``app.dependency_overrides``.
+swap any of these with ``app.dependency_overrides`` (e.g. :func:`get_clock`, to move time).
 """
 
 from __future__ import annotations
 
 import hmac
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from edgerag.keys import Scope
-from edgerag.problems import Forbidden, RateLimited, Unauthorized
+from edgerag.problems import Forbidden, Unauthorized
 from edgerag.settings import load_settings
 from edgerag.store.tenants import Principal, TenantStore
 from fastapi import Depends, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials
 
 from gateway.openapi import api_key_scheme, operator_scheme
+from gateway.ratelimit import enforce_rate_limit
 from gateway.settings import GatewaySettings
 
-__all__ = ["ADMIN", "READER", "WRITER", "get_env", "get_settings", "require", "require_operator"]
+__all__ = [
+    "ADMIN",
+    "READER",
+    "WRITER",
+    "Clock",
+    "get_clock",
+    "get_env",
+    "get_settings",
+    "require",
+    "require_operator",
+]
+
+Clock = Callable[[], float]
 
 
 def get_env(request: Request) -> Any:
@@ -31,6 +46,11 @@ def get_settings(env: Any = Depends(get_env)) -> GatewaySettings:
     return load_settings(GatewaySettings, env)
 
 
+def get_clock() -> Clock:
+    """Seconds since the epoch (the runtime's ``Date.now()`` at the edge)."""
+    return time.time
+
+
 def _token(credentials: HTTPAuthorizationCredentials | None) -> str | None:
     token = credentials.credentials.strip() if credentials is not None else ""
     return token or None
@@ -39,11 +59,12 @@ def _token(credentials: HTTPAuthorizationCredentials | None) -> str | None:
 async def _principal(
     credentials: HTTPAuthorizationCredentials | None = Security(api_key_scheme),
     env: Any = Depends(get_env),
+    clock: Clock = Depends(get_clock),
 ) -> Principal:
     token = _token(credentials)
     if token is None:
         raise Unauthorized("send an API key as 'Authorization: Bearer <key>'")
-    principal = await TenantStore(env.DB).authenticate(token)
+    principal = await TenantStore(env.DB, clock=clock).authenticate(token)
     if principal is None:
         raise Unauthorized("the API key is unknown or has been revoked")
     return principal
@@ -53,15 +74,18 @@ def require(scope: Scope) -> Callable[..., Awaitable[Principal]]:
     """A dependency that authenticates the caller, checks ``scope`` and applies the tenant's rate limit."""
 
     async def dependency(
-        principal: Principal = Depends(_principal), env: Any = Depends(get_env)
+        principal: Principal = Depends(_principal),
+        env: Any = Depends(get_env),
+        settings: GatewaySettings = Depends(get_settings),
+        clock: Clock = Depends(get_clock),
     ) -> Principal:
         if not principal.allows(scope):
             raise Forbidden(f"this API key lacks the '{scope.value}' scope")
         limiter = getattr(env, "RATE_LIMITER", None)
         if limiter is not None:
-            outcome = await limiter.limit({"key": principal.tenant_id})
-            if not outcome["success"]:
-                raise RateLimited("the tenant's request rate limit is exceeded", retry_after=60)
+            await enforce_rate_limit(
+                limiter, principal.tenant_id, period=settings.rate_limit_period, now=clock()
+            )
         return principal
 
     return dependency

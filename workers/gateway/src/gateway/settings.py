@@ -17,5 +17,7 @@ class GatewaySettings:
     keyword_weight: float = var("FUSION_KEYWORD_WEIGHT", non_negative_float, 1.0)
     vector_weight: float = var("FUSION_VECTOR_WEIGHT", non_negative_float, 0.2)
     rrf_k: int = var("FUSION_RRF_K", positive_int, 10)
+    # The RATE_LIMITER binding's simple.period (it does not tell), for Retry-After (gateway.ratelimit).
+    rate_limit_period: int = var("RATE_LIMIT_PERIOD", positive_int, 60)
     # The operator secret guarding /v1/admin (wrangler secret put ADMIN_TOKEN); empty disables admin.
     admin_token: str = var("ADMIN_TOKEN", str, "")
