@@ -18,7 +18,7 @@ pin the behaviour both must share. To add a binding: add its Protocol here, an e
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Iterable, Mapping, Sequence
 from typing import Any, Literal, Protocol, runtime_checkable
 
 __all__ = [
@@ -27,6 +27,8 @@ __all__ = [
     "D1PreparedStatement",
     "ExecutionContext",
     "Fetcher",
+    "HttpClient",
+    "HttpResponse",
     "KVNamespace",
     "Message",
     "MessageBatch",
@@ -258,3 +260,41 @@ class ExecutionContext(Protocol):
 
     def passThroughOnException(self) -> None: ...
 
+
+# ------------------------------------------------------------------------------- outbound HTTP
+# Not a binding: the port through which dedalus reaches model providers. Each entry supplies it (the
+# runtime's fetch at the edge, where httpx has no transport; httpx in the local runtime), so the core
+# never imports `js`. Timeouts are the caller's (asyncio.wait_for), so every implementation behaves
+# the same under them.
+
+
+@runtime_checkable
+class HttpResponse(Protocol):
+    """A response whose body has not been read yet."""
+
+    @property
+    def status(self) -> int: ...
+
+    @property
+    def headers(self) -> Mapping[str, str]:
+        """Header names in lower case."""
+
+    def aiter_bytes(self) -> AsyncIterator[bytes]:
+        """The body, chunk by chunk as it arrives (for streams)."""
+
+    async def read(self) -> bytes:
+        """The whole body."""
+
+    async def aclose(self) -> None:
+        """Stop reading and release the connection (cancels an unfinished body)."""
+
+
+@runtime_checkable
+class HttpClient(Protocol):
+    async def request(
+        self, method: str, url: str, *, headers: Mapping[str, str], body: bytes | None = None
+    ) -> HttpResponse:
+        """Send a request; returns once the response headers have arrived.
+
+        Raises ``OSError`` (or a subclass) when no response arrives at all (DNS, connect, reset).
+        """

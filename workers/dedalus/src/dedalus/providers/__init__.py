@@ -1,0 +1,1 @@
+"""Model provider adapters behind one port (:mod:`dedalus.providers.base`)."""
