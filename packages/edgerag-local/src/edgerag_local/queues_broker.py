@@ -17,7 +17,9 @@ at-least-once delivery across every way a consumer can disappear:
 
 Several brokers (or one broker's several producers and dispatchers) may share the file in one
 process: each broker has its own connection, writes take SQLite's write lock (``BEGIN IMMEDIATE``),
-and WAL mode keeps readers from blocking writers. To store something new about a message, add a
+and WAL mode keeps readers from blocking writers. One broker may be used from several threads (the
+local host's gateway produces on the serving thread while a consumer thread claims): a lock makes
+each call one uninterrupted use of the connection. To store something new about a message, add a
 column with a default and bump ``_SCHEMA_VERSION`` with an ``ALTER TABLE`` step in :meth:`_migrate`.
 """
 
@@ -25,6 +27,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -111,8 +114,11 @@ class LocalQueueBroker:
         self.limits = limits
         self.clock = clock
         self._tokens: set[str] = set()
+        # Held for every use of the connection and of _tokens: transactions from two threads on one
+        # connection would interleave. Reentrant because public methods share _write().
+        self._lock = threading.RLock()
         # Autocommit mode: every transaction below is explicit, so none is left open by accident.
-        self._db = sqlite3.connect(target, isolation_level=None, timeout=30.0)
+        self._db = sqlite3.connect(target, isolation_level=None, timeout=30.0, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode = WAL")
         self._db.execute("PRAGMA synchronous = NORMAL")
         self._migrate()
@@ -149,12 +155,13 @@ class LocalQueueBroker:
 
     def close(self) -> None:
         """Release this broker's outstanding leases (their dispatchers can no longer settle) and close."""
-        if self._tokens:
-            with self._write():
-                for token in self._tokens:
-                    self._release(token)
-            self._tokens.clear()
-        self._db.close()
+        with self._lock:
+            if self._tokens:
+                with self._write():
+                    for token in self._tokens:
+                        self._release(token)
+                self._tokens.clear()
+            self._db.close()
 
     def __enter__(self) -> LocalQueueBroker:
         return self
@@ -167,13 +174,19 @@ class LocalQueueBroker:
     @contextmanager
     def _write(self) -> Iterator[None]:
         # IMMEDIATE takes the write lock up front, so two brokers cannot claim the same rows.
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    @contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            yield self._db
 
     # ------------------------------------------------------------------------------- producing
 
@@ -237,30 +250,32 @@ class LocalQueueBroker:
                 " WHERE lease_token = ? ORDER BY visible_at, seq",
                 (token,),
             ).fetchall()
-        self._tokens.add(token)
+            self._tokens.add(token)
         return token, [StoredMessage(*row) for row in rows]
 
     def next_due(self, queue_name: str, max_messages: int, *, batch_timeout: float) -> float | None:
         """The clock time at which :meth:`claim` could next return a batch (``None``: nothing queued)."""
         now = self.clock()
-        count, oldest = self._db.execute(
-            "SELECT COUNT(*), MIN(visible_at) FROM messages"
-            " WHERE queue = ? AND lease_token IS NULL AND visible_at <= ?",
-            (queue_name, now),
-        ).fetchone()
+        with self._read() as db:
+            count, oldest = db.execute(
+                "SELECT COUNT(*), MIN(visible_at) FROM messages"
+                " WHERE queue = ? AND lease_token IS NULL AND visible_at <= ?",
+                (queue_name, now),
+            ).fetchone()
+            (later,) = db.execute(
+                "SELECT MIN(visible_at) FROM messages"
+                " WHERE queue = ? AND lease_token IS NULL AND visible_at > ?",
+                (queue_name, now),
+            ).fetchone()
+            (lease_end,) = db.execute(
+                "SELECT MIN(lease_until) FROM messages WHERE queue = ? AND lease_token IS NOT NULL",
+                (queue_name,),
+            ).fetchone()
         candidates: list[float] = []
         if count:
             candidates.append(now if count >= max_messages else oldest + batch_timeout)
-        (later,) = self._db.execute(
-            "SELECT MIN(visible_at) FROM messages WHERE queue = ? AND lease_token IS NULL AND visible_at > ?",
-            (queue_name, now),
-        ).fetchone()
         if later is not None:
             candidates.append(later)
-        (lease_end,) = self._db.execute(
-            "SELECT MIN(lease_until) FROM messages WHERE queue = ? AND lease_token IS NOT NULL",
-            (queue_name,),
-        ).fetchone()
         if lease_end is not None:
             candidates.append(lease_end)
         return min(candidates) if candidates else None
@@ -293,14 +308,14 @@ class LocalQueueBroker:
                 if cursor.rowcount:
                     applied.add(s.seq)
             self._release(token)
-        self._tokens.discard(token)
+            self._tokens.discard(token)
         return applied
 
     def release(self, token: str) -> None:
         """Give a lease back untouched (its delivery was interrupted); the messages are due again now."""
         with self._write():
             self._release(token)
-        self._tokens.discard(token)
+            self._tokens.discard(token)
 
     def _release(self, token: str) -> None:
         self._db.execute(
@@ -323,10 +338,11 @@ class LocalQueueBroker:
         Counts every stored message of the queue, delayed and in-flight ones included;
         ``oldestMessageTimestamp`` is a naive UTC ``datetime`` or ``None`` for an empty queue.
         """
-        count, size, oldest = self._db.execute(
-            "SELECT COUNT(*), COALESCE(SUM(size), 0), MIN(sent_at) FROM messages WHERE queue = ?",
-            (queue_name,),
-        ).fetchone()
+        with self._read() as db:
+            count, size, oldest = db.execute(
+                "SELECT COUNT(*), COALESCE(SUM(size), 0), MIN(sent_at) FROM messages WHERE queue = ?",
+                (queue_name,),
+            ).fetchone()
         stamp = None if oldest is None else datetime.fromtimestamp(oldest, tz=UTC).replace(tzinfo=None)
         return AttrDict(backlogCount=count, backlogBytes=size, oldestMessageTimestamp=stamp)
 

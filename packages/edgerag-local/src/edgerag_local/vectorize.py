@@ -29,12 +29,16 @@ Writes at the edge are asynchronous: they become visible to queries "within a fe
 ``processedUpToMutation`` tells when. Locally every write is visible as soon as the call returns. Worker
 code must rely on neither: it must not read its own writes back to decide anything.
 
+One index may be used from several threads (the local host's consumer thread upserts while the serving
+thread queries): every call holds the index's lock while it touches the store and the slabs.
+
 Options may be passed as keyword arguments or as a trailing dict (``query(v, {"topK": 3})``), as with the
 Pyodide binding; unknown option names raise ``TypeError`` here (the edge would ignore them).
 """
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -113,6 +117,7 @@ class LocalVectorizeIndex:
         self._config = config
         self._clock = clock
         self._mutation_ids = mutation_ids
+        self._lock = threading.RLock()
         self._opened: VectorStore | None = VectorStore(Path(path), config, self._limits)
 
     @property
@@ -132,13 +137,15 @@ class LocalVectorizeIndex:
     @property
     def memory_bytes(self) -> int:
         """Bytes held by the in-memory matrices and metadata columns (for benchmarks)."""
-        return self._store.nbytes
+        with self._lock:
+            return self._store.nbytes
 
     def close(self) -> None:
         """Close the SQLite file and free the in-memory matrices; later calls raise. Idempotent."""
-        if self._opened is not None:
-            self._opened.close()
-            self._opened = None
+        with self._lock:
+            if self._opened is not None:
+                self._opened.close()
+                self._opened = None
 
     def __enter__(self) -> LocalVectorizeIndex:
         return self
@@ -154,8 +161,9 @@ class LocalVectorizeIndex:
 
     def _write(self, op: str, vectors: Any) -> AttrDict:
         batch = prepare_vectors(vectors, op, self._config.dimensions, self._limits)
-        mutation = self._mutation()
-        self._store.write(op, batch, mutation)
+        with self._lock:
+            mutation = self._mutation()
+            self._store.write(op, batch, mutation)
         return AttrDict(mutationId=mutation[0])
 
     async def insert(self, vectors: Any) -> AttrDict:
@@ -168,8 +176,9 @@ class LocalVectorizeIndex:
 
     async def deleteByIds(self, ids: Any) -> AttrDict:
         checked = check_id_list(ids, "DELETE", self._limits.max_ids_per_delete, self._limits)
-        mutation = self._mutation()
-        self._store.delete(checked, mutation)
+        with self._lock:
+            mutation = self._mutation()
+            self._store.delete(checked, mutation)
         return AttrDict(mutationId=mutation[0])
 
     # --------------------------------------------------------------------------------------- reads
@@ -177,7 +186,9 @@ class LocalVectorizeIndex:
     async def getByIds(self, ids: Any) -> list[AttrDict]:
         checked = check_id_list(ids, "GET", self._limits.max_ids_per_get, self._limits)
         out = []
-        for stored in self._store.get(checked):
+        with self._lock:
+            found = self._store.get(checked)
+        for stored in found:
             item: dict[str, Any] = {"id": stored.id, "values": stored.values}
             if stored.metadata is not None:
                 item["metadata"] = stored.metadata
@@ -187,9 +198,11 @@ class LocalVectorizeIndex:
         return out
 
     async def describe(self) -> AttrDict:
-        mutation_id, mutation_at = self._store.last_mutation()
+        with self._lock:
+            mutation_id, mutation_at = self._store.last_mutation()
+            count = len(self._store)
         return AttrDict(
-            vectorCount=len(self._store),
+            vectorCount=count,
             dimensions=self._config.dimensions,
             processedUpToDatetime=mutation_at,
             processedUpToMutation=mutation_id,
@@ -248,9 +261,10 @@ class LocalVectorizeIndex:
         return AttrDict(count=len(matches), matches=matches)
 
     def _run(self, vector: npt.NDArray[np.float32], query: _Query) -> AttrDict:
-        slabs = self._store.slabs_for(query.namespace)
-        hits = search(slabs, vector, self._config.metric, query.top_k, query.flt)
-        return self._matches(hits, query)
+        with self._lock:
+            slabs = self._store.slabs_for(query.namespace)
+            hits = search(slabs, vector, self._config.metric, query.top_k, query.flt)
+            return self._matches(hits, query)
 
     async def query(self, vector: Any, options: Mapping[str, Any] | None = None, **kwargs: Any) -> AttrDict:
         """The ``topK`` nearest vectors to ``vector`` (see the module docstring for options and shape)."""
@@ -263,8 +277,9 @@ class LocalVectorizeIndex:
         """Like :meth:`query`, with the stored values of ``vector_id``; no matches if it is unknown."""
         parsed = self._options(options, kwargs, "Vectorize.queryById")
         (checked,) = check_id_list([vector_id], "QUERY", 1, self._limits)
-        located = self._store.locate(checked)
-        if located is None:
-            return AttrDict(count=0, matches=[])
-        slab, row = located
-        return self._run(slab.matrix[row].copy(), parsed)
+        with self._lock:
+            located = self._store.locate(checked)
+            if located is None:
+                return AttrDict(count=0, matches=[])
+            slab, row = located
+            return self._run(slab.matrix[row].copy(), parsed)

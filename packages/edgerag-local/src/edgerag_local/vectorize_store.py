@@ -15,7 +15,9 @@ Layout of the SQLite file (one file per index):
 
 On open every row is loaded into one :class:`~edgerag_local.vectorize_slab.NamespaceSlab` per namespace;
 each write is committed to SQLite first and then applied to the slabs, so a failed commit leaves memory
-untouched. One process should own a file at a time (the local runtime opens each index once).
+untouched. One process should own a file at a time (the local runtime opens each index once). A store
+is not safe for concurrent use by itself: its owner (``LocalVectorizeIndex``) holds a lock around every
+call, which is why the connection may be used from any thread.
 
 To change the schema: bump ``_SCHEMA_VERSION`` and migrate in :meth:`VectorStore._init_schema`.
 """
@@ -77,7 +79,7 @@ class VectorStore:
         self.config = config
         self.limits = limits
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, isolation_level=None)
+        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         try:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
@@ -266,9 +268,7 @@ class VectorStore:
         vectors = list(chosen.values())
         self._check_capacity(op, vectors)
         seq = int(self._info("write_seq") or 0) + 1
-        rows = [
-            (v.id, v.namespace, v.values.astype("<f4").tobytes(), v.metadata_json, seq) for v in vectors
-        ]
+        rows = [(v.id, v.namespace, v.values.astype("<f4").tobytes(), v.metadata_json, seq) for v in vectors]
         self._db.execute("BEGIN")
         try:
             self._db.executemany(
