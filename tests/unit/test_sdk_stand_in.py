@@ -113,3 +113,28 @@ async def test_wait_until_accepts_a_coroutine_and_drain_waits_for_it() -> None:
     assert not ctx.idle
     await ctx.drain()
     assert done == ["ran"] and ctx.idle
+
+
+@pytest.mark.parametrize("method", ["QUERY", "FOO", "PURGE", "M-SEARCH", "PATCH", "x~1"])
+def test_any_token_is_a_request_method_as_in_fetch(method: str) -> None:
+    assert sdk.Request("http://h/", method=method).method == method
+
+
+@pytest.mark.parametrize(("given", "held"), [("get", "GET"), ("Post", "POST"), ("patch", "patch")])
+def test_only_the_six_standard_methods_are_upper_cased(given: str, held: str) -> None:
+    assert sdk.Request("http://h/", method=given).method == held
+
+
+@pytest.mark.parametrize("method", ["", "GE T", "(x)", "GET\r\n", "ÜBER"])
+def test_a_method_that_is_not_a_token_is_a_type_error(method: str) -> None:
+    with pytest.raises(TypeError, match="not a valid HTTP method"):
+        sdk.Request("http://h/", method=method)
+
+
+async def test_unknown_methods_reach_the_asgi_app_unchanged() -> None:
+    async def app(scope, receive, send):  # type: ignore[no-untyped-def]
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": scope["method"].encode()})
+
+    response = await sdk.asgi_fetch(app, sdk.Request("http://h/x", method="QUERY"), {})
+    assert await response.text() == "QUERY"

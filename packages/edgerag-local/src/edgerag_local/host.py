@@ -6,24 +6,33 @@ imports each entry module with the SDK stand-in installed, wires service binding
 and runs a queue dispatcher for every ``[[queues.consumers]]`` entry. :meth:`LocalStack.asgi` serves a
 worker's ``fetch`` handler as an ASGI app, so uvicorn (or httpx's ``ASGITransport`` in tests) reaches
 the worker exactly along its edge path: request -> entry ``fetch`` -> ``asgi.fetch`` -> application.
+
+Two ways to deliver queues: :meth:`LocalStack.start` runs each consumer worker's dispatchers on a
+thread with its own event loop (:mod:`edgerag_local.host_consumers`), as separate isolates run at the
+edge, so a CPU-bound batch cannot starve the serving loop; :meth:`LocalStack.drain_queues` delivers
+on the caller's loop, so tests decide exactly when ingestion happens. Whatever a worker's ``fetch``
+does, the host answers HTTP with the worker's response or an ``application/problem+json`` 500.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import importlib.util
+import json
 import logging
 import sys
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 from typing import Any
+from urllib.parse import quote, urlsplit
 
 from edgerag_local import sdk
 from edgerag_local.config import WorkerConfig, load_worker_config
 from edgerag_local.env import LocalEnv, ResourcePool, build_env
+from edgerag_local.host_consumers import ConsumerThread
 from edgerag_local.migrations import apply_migrations
 from edgerag_local.queues import ConsumerSettings, QueueDispatcher
 from edgerag_local.state import StateDir
@@ -39,13 +48,18 @@ WORKER_ORDER = ("ingest", "dedalus", "gateway")
 
 @dataclass
 class WorkerRuntime:
-    """One hosted worker: its config, env and imported entry module."""
+    """One hosted worker: its config, env and imported entry module.
+
+    Its handlers may run on the serving loop and on its consumer thread's loop at once, so the
+    contexts with ``waitUntil`` work in flight are tracked under a lock.
+    """
 
     key: str
     config: WorkerConfig
     env: LocalEnv
     module: ModuleType
     contexts: list[sdk.ExecutionContext] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
     def name(self) -> str:
@@ -58,10 +72,14 @@ class WorkerRuntime:
         return cls
 
     def new_instance(self, cls: type[Any], ctx: sdk.ExecutionContext) -> Any:
-        # Keep only contexts with waitUntil work in flight, so a long-running server does not grow.
-        self.contexts = [c for c in self.contexts if not c.idle]
-        self.contexts.append(ctx)
+        ctx.on_wait_until = self._track
         return cls(ctx, self.env)
+
+    def _track(self, ctx: sdk.ExecutionContext) -> None:
+        # Keep only contexts with waitUntil work in flight, so a long-running server does not grow.
+        with self._lock:
+            self.contexts = [c for c in self.contexts if not c.idle and c is not ctx]
+            self.contexts.append(ctx)
 
     async def fetch(self, request: sdk.Request) -> sdk.Response:
         instance = self.new_instance(self.entrypoint(None), sdk.ExecutionContext())
@@ -75,9 +93,20 @@ class WorkerRuntime:
         await instance.queue(batch, self.env, instance.ctx)
 
     async def drain(self) -> None:
-        """Wait for every ``ctx.waitUntil`` task started so far."""
-        while self.contexts:
-            await self.contexts.pop().drain()
+        """Wait for every ``ctx.waitUntil`` task started so far on the running event loop.
+
+        Work on another loop (the consumer thread's) is that loop's to wait for: a future can only
+        be awaited on its own loop.
+        """
+        loop = asyncio.get_running_loop()
+        while True:
+            with self._lock:
+                mine = [c for c in self.contexts if c.loop is loop]
+                self.contexts = [c for c in self.contexts if c.loop is not loop]
+            if not mine:
+                return
+            for ctx in mine:
+                await ctx.drain()
 
 
 def _load_entry(key: str, config: WorkerConfig) -> ModuleType:
@@ -120,9 +149,8 @@ class LocalStack:
         self.pool = ResourcePool(StateDir(state_dir), vectorize_indexes, clock)
         self.workers: dict[str, WorkerRuntime] = {}
         self._by_name: dict[str, WorkerRuntime] = {}
-        self._dispatchers: list[QueueDispatcher] = []
-        self._tasks: list[asyncio.Task[None]] = []
-        self._stop = asyncio.Event()
+        self._dispatchers: dict[str, list[QueueDispatcher]] = {}
+        self._consumers: list[ConsumerThread] = []
         sdk.install()
         configs = {
             key: load_worker_config(project_root / "workers" / key / "wrangler.toml", environment)
@@ -140,7 +168,7 @@ class LocalStack:
         for runtime in self.workers.values():
             for consumer in runtime.config.consumers:
                 settings = ConsumerSettings.from_wrangler(dict(consumer.settings))
-                self._dispatchers.append(
+                self._dispatchers.setdefault(runtime.key, []).append(
                     QueueDispatcher(self.pool.broker(), consumer.queue, settings, runtime.queue)
                 )
 
@@ -153,27 +181,36 @@ class LocalStack:
             ) from None
 
     async def start(self) -> None:
-        """Start the queue consumers in the background."""
-        self._stop.clear()
-        for dispatcher in self._dispatchers:
-            self._tasks.append(asyncio.create_task(dispatcher.run_forever(self._stop)))
+        """Start the queue consumers in the background: one thread and event loop per consumer worker."""
+        if self._consumers:
+            raise RuntimeError("the queue consumers are already running; stop() them first")
+        for key, dispatchers in self._dispatchers.items():
+            consumer = ConsumerThread(key, dispatchers, self.workers[key].drain)
+            consumer.start()
+            self._consumers.append(consumer)
 
     async def stop(self) -> None:
-        self._stop.set()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        self._tasks.clear()
+        """Stop the consumers (running batches finish first) and wait for ``waitUntil`` work."""
+        consumers, self._consumers = self._consumers, []
+        failures: list[BaseException] = []
+        for consumer in consumers:
+            try:
+                await consumer.stop()
+            except Exception as exc:
+                failures.append(exc)
         for runtime in self.workers.values():
             await runtime.drain()
+        if failures:
+            raise failures[0]
 
     async def drain_queues(self) -> int:
         """Deliver everything deliverable now, repeatedly, until the queues are idle; returns deliveries."""
         delivered = 0
         while True:
             round_total = 0
-            for dispatcher in self._dispatchers:
-                round_total += (await dispatcher.drain()).delivered
+            for dispatchers in self._dispatchers.values():
+                for dispatcher in dispatchers:
+                    round_total += (await dispatcher.drain()).delivered
             delivered += round_total
             if round_total == 0:
                 return delivered
@@ -199,39 +236,67 @@ class LocalStack:
                 chunks.append(message.get("body", b""))
                 if not message.get("more_body"):
                     break
-            host = dict(scope.get("headers", [])).get(b"host", b"127.0.0.1").decode()
-            query = scope.get("query_string", b"").decode()
-            raw_path = scope.get("raw_path") or scope["path"].encode()
-            url = f"{scope.get('scheme', 'http')}://{host}{raw_path.decode()}" + (
-                f"?{query}" if query else ""
-            )
-            headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope.get("headers", [])]
-            request = sdk.Request(url, method=scope["method"], headers=headers, body=b"".join(chunks))
+            try:
+                request = _request_from_scope(scope, b"".join(chunks))
+            except (TypeError, ValueError) as exc:
+                # workerd refuses a request it cannot represent before any worker code runs.
+                await _send_problem(send, 400, "Bad Request", str(exc), scope.get("path", "/"))
+                return
             try:
                 response = await runtime.fetch(request)
             except Exception:
                 log.exception("%s: unhandled exception in fetch", runtime.name)
-                body = b'{"type":"about:blank","title":"Internal Server Error","status":500}'
-                await send(
-                    {
-                        "type": "http.response.start",
-                        "status": 500,
-                        "headers": [(b"content-type", b"application/problem+json")],
-                    }
-                )
-                await send({"type": "http.response.body", "body": body})
+                await _send_problem(send, 500, "Internal Server Error", None, scope.get("path", "/"))
                 return
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": response.status,
-                    "headers": [
-                        (k.encode("latin-1"), v.encode("latin-1")) for k, v in response.headers.items()
-                    ],
-                }
-            )
-            async for chunk in response.body:
-                await send({"type": "http.response.body", "body": chunk, "more_body": True})
-            await send({"type": "http.response.body", "body": b"", "more_body": False})
+            await _send_response(send, runtime.name, response)
 
         return app
+
+
+# Printable ASCII but space and the characters a URL parser would percent-encode in a path or query.
+_URL_SAFE = "".join(chr(c) for c in range(0x21, 0x7F) if chr(c) not in '"#<>`{}')
+
+
+def _request_from_scope(scope: Mapping[str, Any], body: bytes) -> sdk.Request:
+    headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope.get("headers", [])]
+    host = dict(scope.get("headers", [])).get(b"host", b"127.0.0.1").decode("latin-1")
+    # Raw bytes outside ASCII are percent-encoded, as workerd's URL parser does, instead of failing.
+    query = quote(scope.get("query_string", b""), safe=_URL_SAFE)
+    path = quote(scope.get("raw_path") or scope["path"].encode(), safe=_URL_SAFE)
+    url = f"{scope.get('scheme', 'http')}://{host}{path}" + (f"?{query}" if query else "")
+    urlsplit(url).port  # noqa: B018 - raises ValueError for a Host header with a bad port
+    return sdk.Request(url, method=scope["method"], headers=headers, body=body)
+
+
+async def _send_problem(
+    send: Callable[..., Any], status: int, title: str, detail: str | None, instance: str
+) -> None:
+    problem: dict[str, Any] = {"type": "about:blank", "title": title, "status": status}
+    if detail:
+        problem["detail"] = detail
+    problem["instance"] = instance
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"application/problem+json")],
+        }
+    )
+    await send({"type": "http.response.body", "body": json.dumps(problem).encode()})
+
+
+async def _send_response(send: Callable[..., Any], worker: str, response: sdk.Response) -> None:
+    try:
+        headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in response.headers.items()]
+    except UnicodeEncodeError:
+        log.exception("%s: response header is not latin-1", worker)
+        await _send_problem(send, 500, "Internal Server Error", None, "")
+        return
+    await send({"type": "http.response.start", "status": response.status, "headers": headers})
+    try:
+        async for chunk in response.body:
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+    except Exception:
+        # The status line is out already: end the body early; the client sees a truncated response.
+        log.exception("%s: response body failed while streaming", worker)
+    await send({"type": "http.response.body", "body": b"", "more_body": False})

@@ -9,6 +9,11 @@ Covered surface (what the entry modules use): ``WorkerEntrypoint`` (``self.env``
 ``Request`` (``url``, ``method``, ``headers``, ``text()``, ``json()``, ``bytes()``), ``Response``
 (``Response(body, status=, headers=)``, ``Response.json(...)``, streaming bodies) and
 ``asgi.fetch(app, request, env, ctx)``, which puts ``env`` into the ASGI scope like the Workers bridge.
+
+Request methods follow the Fetch standard, as workerd's ``Request`` does: any RFC 9110 token is a
+method (``QUERY``, ``PURGE``, ``FOO``), so the worker decides how to answer it; only the six standard
+methods are upper-cased when given in another case (``get`` -> ``GET``, but ``patch`` stays ``patch``);
+a name that is not a token raises ``TypeError``.
 """
 
 from __future__ import annotations
@@ -16,11 +21,11 @@ from __future__ import annotations
 import asyncio
 import builtins
 import json as _json
+import re
 import sys
 import types
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, MutableMapping
 from email.message import Message
-from http import HTTPMethod
 from http.client import HTTPMessage
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -33,9 +38,23 @@ __all__ = [
     "WorkerEntrypoint",
     "asgi_fetch",
     "install",
+    "normalize_method",
 ]
 
 HeadersInit = Mapping[str, str] | list[tuple[str, str]] | Message | None
+
+# RFC 9110 section 5.6.2: token = 1*tchar.
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+# The Fetch standard's "normalize a method": only these are matched case-insensitively.
+_NORMALIZED_METHODS = frozenset({"DELETE", "GET", "HEAD", "OPTIONS", "POST", "PUT"})
+
+
+def normalize_method(method: str) -> str:
+    """``method`` as a Fetch ``Request`` holds it, or ``TypeError`` if it is not an HTTP token."""
+    if not isinstance(method, str) or _TOKEN.fullmatch(method) is None:
+        raise TypeError(f"{method!r} is not a valid HTTP method.")
+    upper = method.upper()
+    return upper if upper in _NORMALIZED_METHODS else method
 
 
 class ReadableStream:
@@ -66,15 +85,29 @@ def _headers(init: HeadersInit) -> HTTPMessage:
 
 
 class ExecutionContext:
-    """``ctx``: ``waitUntil`` keeps work alive after the response; the host can await it."""
+    """``ctx``: ``waitUntil`` keeps work alive after the response; the host can await it.
 
-    def __init__(self) -> None:
+    ``on_wait_until`` (a local-host hook, not SDK surface) is called with this context at every
+    ``waitUntil``, so the host tracks exactly the contexts that have work to wait for.
+    """
+
+    def __init__(self, on_wait_until: Callable[[ExecutionContext], None] | None = None) -> None:
         self._pending: set[asyncio.Future[Any]] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.on_wait_until = on_wait_until
 
     def waitUntil(self, awaitable: Awaitable[Any]) -> None:
         future = asyncio.ensure_future(awaitable)
+        self._loop = future.get_loop()
         self._pending.add(future)
         future.add_done_callback(self._pending.discard)
+        if self.on_wait_until is not None:
+            self.on_wait_until(self)
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop | None:
+        """The event loop running this context's ``waitUntil`` work (None before the first call)."""
+        return self._loop
 
     @property
     def idle(self) -> bool:
@@ -156,7 +189,7 @@ class Request(_BodyMixin):
         body: Body = None,
     ) -> None:
         self.url = url
-        self.method = HTTPMethod(method.upper())
+        self.method = normalize_method(method)
         self.headers = _headers(headers)
         _check_body(body)
         self._body = body
