@@ -2,10 +2,12 @@
 configs describe them, with ``.dev.vars`` overrides and a generated operator token.
 
 This is the one wiring function the CLI, the integration tests and the benchmarks share.
+:func:`find_project_root` is how the CLI finds the project wherever it is run from.
 """
 
 from __future__ import annotations
 
+import os
 import secrets
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -15,17 +17,70 @@ from edgerag_local.host import WORKER_ORDER, LocalStack
 from edgerag_local.state import default_state_dir
 from edgerag_local.vectorize import VectorizeIndexConfig
 
-__all__ = ["open_stack", "project_root_from", "read_dev_vars", "vectorize_indexes_from_tenant"]
+__all__ = [
+    "ProjectNotFoundError",
+    "find_project_root",
+    "is_project_root",
+    "open_stack",
+    "project_root_from",
+    "read_dev_vars",
+    "vectorize_indexes_from_tenant",
+]
 
 ADMIN_TOKEN_FILE = "admin-token"
+ROOT_VAR = "EDGERAG_ROOT"
+_MARKERS = "wrangler.toml + workers/gateway/wrangler.toml"
+
+
+class ProjectNotFoundError(LookupError):
+    """No edgerag project where one was looked for; the message says where and how to point at one."""
+
+
+def is_project_root(path: Path) -> bool:
+    """Whether ``path`` holds the stack manifest and the workers' configs."""
+    return (path / "wrangler.toml").is_file() and (path / "workers" / "gateway" / "wrangler.toml").is_file()
 
 
 def project_root_from(start: Path) -> Path:
     """The nearest directory at or above ``start`` holding the stack manifest and ``workers/``."""
     for candidate in (start.resolve(), *start.resolve().parents):
-        if (candidate / "wrangler.toml").is_file() and (candidate / "workers").is_dir():
+        if is_project_root(candidate):
             return candidate
-    raise LookupError(f"no edgerag project (wrangler.toml + workers/) at or above {start}")
+    raise ProjectNotFoundError(f"no edgerag project ({_MARKERS}) at or above {start}")
+
+
+def find_project_root(
+    explicit: Path | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+    installed_at: Path | None = None,
+) -> Path:
+    """The project to run: ``explicit`` (``--root``), else ``$EDGERAG_ROOT``, else the nearest project
+    at or above ``cwd``, else the one this package is installed from (an editable install, as
+    ``scripts/setup`` makes), so ``edgerag`` works from any directory.
+
+    An explicit or ``$EDGERAG_ROOT`` path must itself be a project (no walking up: a typo should not
+    silently pick another project). Raises :class:`ProjectNotFoundError` with a one-line message.
+    ``installed_at`` (default: this module's folder) is for tests.
+    """
+    env = os.environ if environ is None else environ
+    for source, given in (("--root", explicit), (f"${ROOT_VAR}", env.get(ROOT_VAR) or None)):
+        if given is not None:
+            path = Path(given).expanduser().resolve()
+            if not is_project_root(path):
+                raise ProjectNotFoundError(f"{source} {path} is not an edgerag project (no {_MARKERS})")
+            return path
+    start = (cwd or Path.cwd()).resolve()
+    for origin in (start, installed_at or Path(__file__).resolve().parent):
+        try:
+            return project_root_from(origin)
+        except ProjectNotFoundError:
+            continue
+    raise ProjectNotFoundError(
+        f"no edgerag project ({_MARKERS}) at or above {start}, and this edgerag is not installed from "
+        f"one: run it inside the repository, pass --root DIR or set {ROOT_VAR}"
+    )
 
 
 def vectorize_indexes_from_tenant(tenant_file: Path) -> dict[str, VectorizeIndexConfig]:
