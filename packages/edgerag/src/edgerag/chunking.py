@@ -1,6 +1,6 @@
 """Split a document's text into retrieval chunks that fit the embedding model's input.
 
-The algorithm, in two passes:
+The algorithm, in two passes that run interleaved (units are made as the packer asks for them):
 
 1. **Units.** The text is cut into the largest pieces that fit ``max_tokens`` on their own, preferring
    natural boundaries: a paragraph (separated by a blank line) if it fits, else its sentences, else a
@@ -21,9 +21,18 @@ deterministic. ``hard_limit_tokens`` is the model's real limit and is enforced: 
 exceed it (possible only with a custom counter that rates a single character above ``max_tokens``)
 raises :class:`ChunkTooLargeError` instead of being silently truncated by the model.
 
-Token counts come from ``count`` (default :func:`edgerag.tokens.estimate_tokens`). The packing
-searches assume ``count`` is monotone (appending text never lowers it); with a counter that is not,
-chunks still respect the limits but may be smaller than they could be.
+Token counts come from ``count`` (default :func:`edgerag.tokens.estimate_tokens`). The searches
+assume ``count`` is monotone (appending text never lowers it); with a counter that is not, chunks
+still respect the limits but may be smaller than they could be.
+
+**Cost is linear in the text** (uploads are untrusted: a 9 MB "word" must not take minutes). Every
+count is of a span at most about one chunk long, apart from one count of each paragraph, sentence and
+word, and every search starts from a prediction: a unit's count is known once it is made, the packer
+predicts where a chunk ends by adding unit counts (corrected by what the first probe measured), and
+over-long words are cut with the previous piece's length as the first guess. The regular expressions
+cannot backtrack over a run (a run of 100,000 dots is scanned once, not once per dot), and only a
+window of units around the current chunk is kept, so memory stays bounded too.
+:func:`iter_chunks` yields chunks as they are made, so a caller can stop after a budget.
 
 To extend: a new boundary kind (e.g. Markdown headings as hard breaks) belongs in the unit pass, as
 one more level tried before sentences; the packing pass does not need to change.
@@ -33,20 +42,27 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_left, bisect_right
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from itertools import chain
+from typing import NamedTuple
 
 from edgerag.tokens import estimate_tokens
 
-__all__ = ["Chunk", "ChunkTooLargeError", "ChunkingSettings", "TokenCounter", "chunk_text"]
+__all__ = ["Chunk", "ChunkTooLargeError", "ChunkingSettings", "TokenCounter", "chunk_text", "iter_chunks"]
 
 TokenCounter = Callable[[str], int]
 
-_PARAGRAPH_BREAK = re.compile(r"\n[^\S\n]*\n\s*")
+_PARAGRAPH_BREAK = re.compile(r"\n[^\S\n]*+\n\s*")
+# The punctuation run is matched once from its first character ((?<!...) and possessive ++/*+):
+# otherwise every dot of a long run of dots would restart the match and rescan the run (quadratic).
 # Possessive \s++ so that "e.g.  the" (two spaces) cannot backtrack to a space and look like a break.
 # Typographic quotes and CJK full stops are intended here.
-_SENTENCE_END = re.compile(r"[.!?…]+[\"'”’)\]]*(?=\s++(?![a-z]))|[。！？]+|\n")  # noqa: RUF001
+_SENTENCE_END = re.compile(
+    r"(?<![.!?…])[.!?…]++[\"'”’)\]]*+(?=\s++(?![a-z]))|[。！？]+|\n"  # noqa: RUF001
+)
 _WORD = re.compile(r"\S+")
+_SPACES = re.compile(r"\s*")
 
 
 @dataclass(frozen=True)
@@ -98,7 +114,27 @@ def chunk_text(
     text: str, settings: ChunkingSettings | None = None, count: TokenCounter = estimate_tokens
 ) -> list[Chunk]:
     """Split ``text`` into chunks (see the module docstring); whitespace-only text gives ``[]``."""
+    return list(iter_chunks(text, settings, count))
+
+
+def iter_chunks(
+    text: str, settings: ChunkingSettings | None = None, count: TokenCounter = estimate_tokens
+) -> Iterator[Chunk]:
+    """The chunks of :func:`chunk_text`, made lazily: stopping early skips the rest of the work."""
     return _Chunker(text, settings or ChunkingSettings(), count).run()
+
+
+class _Unit(NamedTuple):
+    start: int
+    end: int
+    tokens: int
+    # Running sum of (tokens - overhead) over the units so far: the packer's additive prediction.
+    cost: int
+    ends_sentence: bool
+
+
+def _cost(unit: _Unit) -> int:
+    return unit.cost
 
 
 class _Chunker:
@@ -106,21 +142,45 @@ class _Chunker:
         self.text = text
         self.settings = settings
         self.count = count
-        self.units: list[tuple[int, int]] = []
-        # Where sentences (and paragraphs) start and end: the only places an overlap may begin, and
-        # the only chunk ends after which an overlap is carried.
-        self.sentence_starts: list[int] = []
-        self.sentence_ends: set[int] = set()
-        # Counting is the expensive step and the searches revisit spans: count each span once.
-        self._counts: dict[tuple[int, int], int] = {}
         # What every count includes whatever the text (e.g. special tokens): subtracted when counts
         # of pieces are added up to predict the count of their concatenation.
         self.overhead = count("")
+        # The window of units the packer still needs: global index i is _units[i - _first_unit].
+        self._units: list[_Unit] = []
+        self._first_unit = 0
+        self._source = self._make_units()
+        self._exhausted = False
+        self._cost = 0
+        # Sentence starts from the current chunk on: the only places an overlap may begin.
+        self._sentence_starts: list[int] = []
+        # Spans counted while packing the current chunk (the searches revisit them).
+        self._counts: dict[tuple[int, int], int] = {}
+        # Length of the last piece cut from an over-long word: the first guess for the next piece.
+        self._piece_length = 0
 
-    def run(self) -> list[Chunk]:
-        for start, end in self._paragraphs():
-            self._add_paragraph(start, end)
-        return self._pack()
+    # -- the unit window ---------------------------------------------------------------------------
+
+    def _has(self, index: int) -> bool:
+        """Whether unit ``index`` exists, making units up to it if needed."""
+        while index - self._first_unit >= len(self._units):
+            if self._exhausted:
+                return False
+            unit = next(self._source, None)
+            if unit is None:
+                self._exhausted = True
+                return False
+            self._units.append(unit)
+        return True
+
+    def _unit(self, index: int) -> _Unit:
+        return self._units[index - self._first_unit]
+
+    def _forget_before(self, index: int, start: int) -> None:
+        """Drop what no chunk starting at ``start`` with unit ``index`` can use again."""
+        del self._units[: index - self._first_unit]
+        self._first_unit = index
+        del self._sentence_starts[: bisect_left(self._sentence_starts, start)]
+        self._counts = {span: tokens for span, tokens in self._counts.items() if span[0] == start}
 
     def _count(self, start: int, end: int) -> int:
         key = (start, end)
@@ -132,135 +192,242 @@ class _Chunker:
     def _fits(self, start: int, end: int) -> bool:
         return self._count(start, end) <= self.settings.max_tokens
 
-    # -- pass 1: units ---------------------------------------------------------------------------
+    # -- pass 1: units -----------------------------------------------------------------------------
 
-    def _paragraphs(self) -> list[tuple[int, int]]:
-        spans, position = [], 0
+    def _make_units(self) -> Iterator[_Unit]:
+        for start, end, tokens, ends_sentence in self._spans():
+            self._cost += tokens - self.overhead
+            yield _Unit(start, end, tokens, self._cost, ends_sentence)
+
+    def _spans(self) -> Iterator[tuple[int, int, int, bool]]:
+        position = 0
         for match in _PARAGRAPH_BREAK.finditer(self.text):
-            spans.append((position, match.start()))
+            yield from self._paragraph(position, match.start())
             position = match.end()
-        spans.append((position, len(self.text)))
-        return [trimmed for start, end in spans if (trimmed := self._trim(start, end)) is not None]
+        yield from self._paragraph(position, len(self.text))
 
-    def _sentences(self, start: int, end: int) -> list[tuple[int, int]]:
-        spans, position = [], start
-        for match in _SENTENCE_END.finditer(self.text, start, end):
-            spans.append((position, match.end()))
-            position = match.end()
-        spans.append((position, end))
-        return [trimmed for s, e in spans if (trimmed := self._trim(s, e)) is not None]
-
-    def _add_paragraph(self, start: int, end: int) -> None:
-        sentences = self._sentences(start, end)
-        for s_start, s_end in sentences:
-            self.sentence_starts.append(s_start)
-            self.sentence_ends.add(s_end)
-        # Count the sentences first and the whole paragraph only if their sum says it may fit: long
-        # paragraphs are then counted once, not twice. A wrong "no" only costs a preference (the
-        # packer still puts the sentences together if they fit), never a limit.
-        predicted = sum(self._count(*span) - self.overhead for span in sentences) + self.overhead
-        if predicted <= self.settings.max_tokens and self._fits(start, end):
-            self.units.append((start, end))
+    def _paragraph(self, start: int, end: int) -> Iterator[tuple[int, int, int, bool]]:
+        trimmed = self._trim(start, end)
+        if trimmed is None:
             return
+        start, end = trimmed
+        max_tokens, count, text = self.settings.max_tokens, self.count, self.text
+        # Count the sentences first and the whole paragraph only if their sum says it may fit: long
+        # paragraphs are then counted once, not twice, and counting stops as soon as the sum is over
+        # (a monotone counter's terms are never negative). A wrong "no" only costs a preference (the
+        # packer still puts the sentences together if they fit), never a limit.
+        if _SENTENCE_END.search(text, start, end) is None:
+            # One sentence (the common short paragraph): count it once, not as sentence and paragraph.
+            self._sentence_starts.append(start)
+            tokens = count(text[start:end])
+            if tokens <= max_tokens:
+                yield start, end, tokens, True
+            else:
+                yield from self._words(start, end, tokens)
+            return
+        sentences = self._sentences(start, end)
+        counted: list[tuple[int, int, int]] = []
+        predicted = self.overhead
         for s_start, s_end in sentences:
-            if self._fits(s_start, s_end):
-                self.units.append((s_start, s_end))
-                continue
-            for word in _WORD.finditer(self.text, s_start, s_end):
-                if self._fits(word.start(), word.end()):
-                    self.units.append(word.span())
-                else:
-                    self._add_characters(word.start(), word.end())
+            tokens = count(text[s_start:s_end])
+            counted.append((s_start, s_end, tokens))
+            predicted += tokens - self.overhead
+            if predicted > max_tokens:
+                break
+        else:
+            tokens = counted[0][2] if counted[0][:2] == (start, end) else count(text[start:end])
+            if tokens <= max_tokens:
+                self._sentence_starts.extend(s_start for s_start, _, _ in counted)
+                yield start, end, tokens, True
+                return
+        # The generator resumes after the sentences counted above: each is counted once.
+        rest = ((s_start, s_end, count(text[s_start:s_end])) for s_start, s_end in sentences)
+        for s_start, s_end, tokens in chain(counted, rest):
+            self._sentence_starts.append(s_start)
+            if tokens <= max_tokens:
+                yield s_start, s_end, tokens, True
+            else:
+                yield from self._words(s_start, s_end, tokens)
 
-    def _add_characters(self, start: int, end: int) -> None:
-        """Cut an unsplittable word into the longest character runs that fit, left to right."""
-        while start < end:
-            low, high = start + 1, end  # invariant: the answer lies in [low, high]
-            while low < high:
-                middle = (low + high + 1) // 2
-                if self._fits(start, middle):
-                    low = middle
-                else:
-                    high = middle - 1
-            self.units.append((start, low))
-            start = low
+    def _sentences(self, start: int, end: int) -> Iterator[tuple[int, int]]:
+        position = start
+        for match in _SENTENCE_END.finditer(self.text, start, end):
+            if (trimmed := self._trim(position, match.end())) is not None:
+                yield trimmed
+            position = match.end()
+        if (trimmed := self._trim(position, end)) is not None:
+            yield trimmed
+
+    def _words(self, start: int, end: int, tokens: int) -> Iterator[tuple[int, int, int, bool]]:
+        for word in _WORD.finditer(self.text, start, end):
+            w_start, w_end = word.span()
+            ends_sentence = w_end == end
+            if (w_start, w_end) != (start, end):
+                tokens = self.count(self.text[w_start:w_end])
+            if tokens <= self.settings.max_tokens:
+                yield w_start, w_end, tokens, ends_sentence
+                continue
+            while w_start < w_end:
+                stop, tokens = self._longest_piece(w_start, w_end)
+                yield w_start, stop, tokens, ends_sentence and stop == w_end
+                w_start = stop
+
+    def _longest_piece(self, start: int, end: int) -> tuple[int, int]:
+        """The longest run ``text[start:stop]`` that fits (one character at least), and its count."""
+        text, count, max_tokens = self.text, self.count, self.settings.max_tokens
+        counts: dict[int, int] = {}
+
+        def fits(stop: int) -> bool:
+            counts[stop] = count(text[start:stop])
+            return counts[stop] <= max_tokens
+
+        # Gallop from the previous piece's length (usually right, or close), then bisect: each probe
+        # counts at most about twice a piece, so a word costs a few counts per piece, not per prefix.
+        shortest = start + 1
+        guess = min(end, start + max(1, self._piece_length))
+        if fits(guess):
+            low, high, step = guess, end + 1, 1  # fits at low; high fails (end + 1: nothing does)
+            while low < end:
+                probe = min(low + step, end)
+                if not fits(probe):
+                    high = probe
+                    break
+                low, step = probe, step * 2
+        else:
+            low, high, step = shortest, guess, 1  # high fails; low is only the forced minimum
+            while high > shortest:
+                probe = max(high - step, shortest)
+                if fits(probe):
+                    low = probe
+                    break
+                high, step = probe, step * 2
+            else:
+                low = high = shortest
+        while high - low > 1:
+            middle = (low + high) // 2
+            if fits(middle):
+                low = middle
+            else:
+                high = middle
+        if low < end:
+            self._piece_length = low - start  # cut by the budget: a good guess for the next piece
+        tokens = counts.get(low)
+        return low, count(text[start:low]) if tokens is None else tokens
 
     def _trim(self, start: int, end: int) -> tuple[int, int] | None:
         text = self.text
-        while start < end and text[start].isspace():
-            start += 1
-        while end > start and text[end - 1].isspace():
-            end -= 1
+        if start < end and text[start].isspace():
+            match = _SPACES.match(text, start, end)
+            start = end if match is None else match.end()
+        if start < end and text[end - 1].isspace():
+            end = start + len(text[start:end].rstrip())
         return (start, end) if start < end else None
 
-    # -- pass 2: packing -------------------------------------------------------------------------
+    # -- pass 2: packing ---------------------------------------------------------------------------
 
-    def _pack(self) -> list[Chunk]:
-        chunks: list[Chunk] = []
-        index, start = 0, None
-        while index < len(self.units):
+    def run(self) -> Iterator[Chunk]:
+        index, seq, start = 0, 0, None
+        while self._has(index):
             if start is None:
-                start = self.units[index][0]
+                start = self._unit(index).start
+            self._forget_before(index, start)
             last = self._extend(start, index)
-            end = self.units[last][1]
-            chunks.append(self._make_chunk(len(chunks), start, end))
-            index = last + 1
-            start = self._overlap_start(start, end, index) if index < len(self.units) else None
-        return chunks
+            end = self._unit(last).end
+            yield self._make_chunk(seq, start, end)
+            seq, index = seq + 1, last + 1
+            start = self._overlap_start(start, end, last, index) if self._has(index) else None
 
     def _extend(self, start: int, first: int) -> int:
         """The last unit index such that ``text[start:units[last].end]`` fits (``first`` at least)."""
-        units, fits = self.units, self._fits
-        guess = self._predict_last(start, first)
-        # Search outwards from the guess: the guess is usually exact or one off, so this costs two
-        # or three counts; a bad guess (a counter far from additive) costs a logarithmic number.
-        if fits(start, units[guess][1]):
-            low, high, step = guess, len(units), 1  # fits at `low`; fails from `high` on
-            while low + step < high and fits(start, units[low + step][1]):
+        head = self._count(start, self._unit(first).end)
+        if head > self.settings.max_tokens:
+            return first  # an over-long unit (possible with a custom counter) stands alone
+
+        def fits(index: int) -> bool:
+            return self._has(index) and self._fits(start, self._unit(index).end)
+
+        # Probe the additive prediction, then a prediction scaled by what that probe measured
+        # (the whitespace between units also costs tokens), then gallop from the bracket and bisect.
+        # On prose the second guess is exact or one off, so a chunk costs two or three counts.
+        low, high, went_up = first, -1, True  # fits at low; fails at high (-1: no failure known yet)
+        guess = self._predict(first, head, 1.0)
+        if guess > first:
+            went_up = fits(guess)
+            low, high = (guess, high) if went_up else (low, guess)
+            ratio = self._measured_ratio(start, first, head, guess)
+            if ratio is not None:
+                guess = self._predict(first, head, ratio)
+                if low < guess and (high < 0 or guess < high):
+                    went_up = fits(guess)
+                    low, high = (guess, high) if went_up else (low, guess)
+        step = 1
+        if went_up:
+            while high < 0 or low + step < high:
+                if not fits(low + step):
+                    high = low + step
+                    break
                 low, step = low + step, step * 2
-            high = min(high, low + step)
         else:
-            low, high, step = first, guess, 1
-            while high - step > first and not fits(start, units[high - step][1]):
+            while high - step > low:
+                if fits(high - step):
+                    low = high - step
+                    break
                 high, step = high - step, step * 2
-            low = max(first, high - step)
         while high - low > 1:
             middle = (low + high) // 2
-            if fits(start, units[middle][1]):
+            if fits(middle):
                 low = middle
             else:
                 high = middle
         return low
 
-    def _predict_last(self, start: int, first: int) -> int:
-        """Guess the last unit that fits by treating counts as additive (minus the fixed overhead
-        every count includes, e.g. special tokens)."""
-        budget = self.settings.max_tokens - self._count(start, self.units[first][1])
-        last = first
-        for index in range(first + 1, len(self.units)):
-            budget -= self._count(*self.units[index]) - self.overhead
-            if budget < 0:
-                break
-            last = index
-        return last
+    def _predict(self, first: int, head: int, ratio: float) -> int:
+        """The last unit that fits if the units after ``first`` cost ``ratio`` times their counts
+        (minus the fixed overhead every count includes, e.g. special tokens)."""
+        limit = self._unit(first).cost + (self.settings.max_tokens - head) / ratio
+        units = self._units
+        while units[-1].cost <= limit and self._has(self._first_unit + len(units)):
+            pass  # make units until one is past the limit (or there are no more)
+        offset = self._first_unit
+        return bisect_right(units, limit, lo=first - offset, key=_cost) - 1 + offset
 
-    def _overlap_start(self, chunk_start: int, chunk_end: int, next_unit: int) -> int | None:
-        """Where the next chunk begins so it repeats this chunk's trailing sentences, or None."""
-        if self.settings.overlap_tokens == 0 or chunk_end not in self.sentence_ends:
+    def _measured_ratio(self, start: int, first: int, head: int, probe: int) -> float | None:
+        if not self._has(probe):
             return None
-        next_end = self.units[next_unit][1]
-        chosen = None
-        for candidate in reversed(self._starts_within(chunk_start, chunk_end)):
-            overlap = self._count(candidate, chunk_end)
-            if overlap > self.settings.overlap_tokens or not self._fits(candidate, next_end):
-                break  # earlier starts only add text, so they cannot fit either
-            chosen = candidate
-        return chosen
+        predicted = self._unit(probe).cost - self._unit(first).cost
+        measured = self._count(start, self._unit(probe).end) - head
+        return measured / predicted if predicted > 0 and measured > 0 else None
 
-    def _starts_within(self, chunk_start: int, chunk_end: int) -> list[int]:
-        low = bisect_right(self.sentence_starts, chunk_start)
-        high = bisect_left(self.sentence_starts, chunk_end)
-        return self.sentence_starts[low:high]
+    def _overlap_start(self, chunk_start: int, chunk_end: int, last: int, next_unit: int) -> int | None:
+        """Where the next chunk begins so it repeats this chunk's trailing sentences, or None."""
+        if self.settings.overlap_tokens == 0 or not self._unit(last).ends_sentence:
+            return None
+        next_end = self._unit(next_unit).end
+        starts = self._sentence_starts
+        candidates = starts[bisect_right(starts, chunk_start) : bisect_left(starts, chunk_end)]
+
+        def usable(position: int) -> bool:
+            overlap = self._count(position, chunk_end)
+            return overlap <= self.settings.overlap_tokens and self._fits(position, next_end)
+
+        # Earlier starts only add text, so the usable ones are a suffix: gallop back from the last
+        # sentence (usually one or two are usable), then bisect.
+        good = len(candidates) - 1
+        if good < 0 or not usable(candidates[good]):
+            return None
+        bad, step = -1, 1
+        while good - step > bad:
+            if not usable(candidates[good - step]):
+                bad = good - step
+                break
+            good, step = good - step, step * 2
+        while good - bad > 1:
+            middle = (good + bad) // 2
+            if usable(candidates[middle]):
+                good = middle
+            else:
+                bad = middle
+        return candidates[good]
 
     def _make_chunk(self, seq: int, start: int, end: int) -> Chunk:
         tokens = self._count(start, end)
