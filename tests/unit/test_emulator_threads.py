@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ ROUNDS = 200
 
 
 def run_in_thread(
-    work: Callable[[], Coroutine[Any, Any, None]],
+    work: Callable[[], Coroutine[Any, Any, None]], name: str | None = None
 ) -> tuple[threading.Thread, list[BaseException]]:
     """Run ``work`` on a new thread with its own event loop; failures are collected, not lost."""
     failures: list[BaseException] = []
@@ -32,7 +33,7 @@ def run_in_thread(
         except BaseException as exc:
             failures.append(exc)
 
-    thread = threading.Thread(target=main)
+    thread = threading.Thread(target=main, name=name)
     thread.start()
     return thread, failures
 
@@ -103,4 +104,41 @@ async def test_one_d1_database_serves_two_threads_without_mixing_their_transacti
         thread.join()
     assert failures == []
     assert await db.prepare("SELECT count(*) AS c FROM t").first("c") == 2 * ROUNDS
+    db.close()
+
+
+async def test_a_d1_call_waiting_for_another_threads_call_does_not_block_the_event_loop(
+    tmp_path: Path,
+) -> None:
+    # The database's clock is read inside the engine, so a clock that stops on the holder's thread
+    # keeps that thread's call inside the engine until the test lets it go.
+    inside, release = threading.Event(), threading.Event()
+
+    def clock() -> float:
+        if threading.current_thread().name == "holder" and not release.is_set():
+            inside.set()
+            release.wait(timeout=20)  # only a hang guard: the event loop is expected to release it
+        return time.perf_counter()
+
+    db = LocalD1Database(tmp_path / "d1.sqlite", clock=clock)
+    await db.exec("CREATE TABLE t (n INTEGER NOT NULL)")
+    order: list[str] = []
+
+    async def insert() -> None:
+        await db.prepare("INSERT INTO t (n) VALUES (1)").run()
+
+    thread, failures = run_in_thread(insert, name="holder")
+    assert await asyncio.to_thread(inside.wait, 20)
+
+    async def heartbeat() -> None:
+        order.append("event loop ran")
+        release.set()
+
+    beat = asyncio.create_task(heartbeat())
+    assert await db.prepare("SELECT count(*) AS c FROM t").first("c") == 1  # waited for the insert
+    order.append("query returned")
+    await beat
+    thread.join()
+    assert failures == []
+    assert order == ["event loop ran", "query returned"]
     db.close()

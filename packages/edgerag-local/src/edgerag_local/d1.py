@@ -26,6 +26,7 @@ To add a D1 method: add it here (or on the statement), delegate to the engine, a
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -71,13 +72,13 @@ class LocalD1PreparedStatement:
         return LocalD1PreparedStatement(self._db, self._sql, tuple(to_sql_param(v) for v in values))
 
     async def all(self) -> AttrDict:
-        return _result(self._db._run_one(self))
+        return _result(await self._db._run_one(self))
 
     async def run(self) -> AttrDict:
-        return _result(self._db._run_one(self))
+        return _result(await self._db._run_one(self))
 
     async def first(self, column: str | None = None) -> Any:
-        outcome = self._db._run_one(self)
+        outcome = await self._db._run_one(self)
         if not outcome.rows:
             return None
         row = dict(zip(outcome.columns, outcome.rows[0], strict=True))
@@ -95,7 +96,7 @@ class LocalD1PreparedStatement:
     ) -> list[list[Any]]:
         keywords = {} if columnNames is None else {"columnNames": columnNames}
         chosen = merge_options(options, keywords, allowed={"columnNames"}, where="D1PreparedStatement.raw")
-        outcome = self._db._run_one(self)
+        outcome = await self._db._run_one(self)
         rows = [list(row) for row in outcome.rows]
         if chosen.get("columnNames"):
             return [list(outcome.columns), *rows]
@@ -143,7 +144,12 @@ class LocalD1Database:
         return LocalD1PreparedStatement(self, query)
 
     async def batch(self, statements: Sequence[LocalD1PreparedStatement]) -> list[AttrDict]:
-        return self.batch_sync(statements)
+        queries = _batch_queries(statements)
+        try:
+            outcomes = await self._run(queries)
+        except QueryError as exc:
+            raise D1Error(f"D1_ERROR: {exc.message}") from exc
+        return [_result(outcome) for outcome in outcomes]
 
     async def exec(self, query: str) -> AttrDict:
         if not isinstance(query, str):
@@ -153,7 +159,7 @@ class LocalD1Database:
             first_line = query.strip().split("\n")[0]
             raise D1Error(f"D1_EXEC_ERROR: Error in line 1: {first_line}: No SQL statements detected.")
         try:
-            outcomes = self._engine.run([(line, ()) for _, line in lines])
+            outcomes = await self._run([(line, ()) for _, line in lines])
         except QueryError as exc:
             number, line = lines[exc.index]
             raise D1Error(f"D1_EXEC_ERROR: Error in line {number}: {line}: {exc.message}") from exc
@@ -164,15 +170,8 @@ class LocalD1Database:
 
     def batch_sync(self, statements: Sequence[LocalD1PreparedStatement]) -> list[AttrDict]:
         """``batch`` without the event loop, for local tooling (the migration runner, scripts)."""
-        if isinstance(statements, LocalD1PreparedStatement | str) or not isinstance(statements, Sequence):
-            raise TypeError("D1Database.batch: expected a list of prepared statements")
-        for statement in statements:
-            if not isinstance(statement, LocalD1PreparedStatement):
-                raise TypeError(
-                    f"D1Database.batch: expected D1PreparedStatement, got {type(statement).__name__}"
-                )
         try:
-            outcomes = self._engine.run([(s.statement, s.params) for s in statements])
+            outcomes = self._engine.run(_batch_queries(statements))
         except QueryError as exc:
             raise D1Error(f"D1_ERROR: {exc.message}") from exc
         return [_result(outcome) for outcome in outcomes]
@@ -192,11 +191,29 @@ class LocalD1Database:
     ) -> None:
         self.close()
 
-    def _run_one(self, statement: LocalD1PreparedStatement) -> QueryOutcome:
+    async def _run(self, queries: Sequence[tuple[str, Sequence[SqlParam]]]) -> list[QueryOutcome]:
+        # Uncontended calls run inline, in call order. While another thread's call holds the engine
+        # (the local host's consumer thread writing a large batch), wait for it on a worker thread
+        # instead of blocking this event loop, so the gateway keeps answering meanwhile.
+        outcomes = self._engine.run_if_free(queries)
+        if outcomes is None:
+            outcomes = await asyncio.to_thread(self._engine.run, queries)
+        return outcomes
+
+    async def _run_one(self, statement: LocalD1PreparedStatement) -> QueryOutcome:
         try:
-            return self._engine.run([(statement.statement, statement.params)])[0]
+            return (await self._run([(statement.statement, statement.params)]))[0]
         except QueryError as exc:
             raise D1Error(f"D1_ERROR: {exc.message}") from exc
+
+
+def _batch_queries(statements: Sequence[LocalD1PreparedStatement]) -> list[tuple[str, tuple[SqlParam, ...]]]:
+    if isinstance(statements, LocalD1PreparedStatement | str) or not isinstance(statements, Sequence):
+        raise TypeError("D1Database.batch: expected a list of prepared statements")
+    for statement in statements:
+        if not isinstance(statement, LocalD1PreparedStatement):
+            raise TypeError(f"D1Database.batch: expected D1PreparedStatement, got {type(statement).__name__}")
+    return [(s.statement, s.params) for s in statements]
 
 
 def _result(outcome: QueryOutcome) -> AttrDict:

@@ -176,6 +176,15 @@ class D1Engine:
                 self._deadline = None
                 self._reset_pragmas()
 
+    def run_if_free(self, queries: Sequence[tuple[str, Sequence[SqlParam]]]) -> list[QueryOutcome] | None:
+        """:meth:`run` if no other thread is inside this engine now; ``None`` (nothing run) if one is."""
+        if not self._lock.acquire(blocking=False):
+            return None
+        try:
+            return self.run(queries)
+        finally:
+            self._lock.release()
+
     def _begin(self) -> None:
         try:
             self._internal("BEGIN IMMEDIATE")
