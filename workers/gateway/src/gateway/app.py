@@ -14,7 +14,7 @@ from pydantic import BaseModel
 
 from gateway.deps import get_env
 from gateway.errors import install_problem_handlers
-from gateway.openapi import install_docs
+from gateway.openapi import install_docs, install_problem_schema
 from gateway.routes import admin, documents, keys, search
 
 __all__ = ["build_app", "get_app"]
@@ -51,6 +51,7 @@ def build_app() -> FastAPI:
 
     for router in (admin.router, keys.router, documents.router, search.router):
         app.include_router(router)
+    install_problem_schema(app)
     return app
 
 

@@ -34,6 +34,7 @@ __all__ = [
     "ProblemDetails",
     "api_key_scheme",
     "install_docs",
+    "install_problem_schema",
     "operator_scheme",
     "problems",
 ]
@@ -75,6 +76,34 @@ class ProblemDetails(BaseModel):
     instance: str | None = Field(None, examples=["/v1/documents/doc_01"])
     errors: list[FieldError] | None = Field(None, description="422 only: one entry per failing field")
     retry_after: int | None = Field(None, description="429 only: seconds until the window resets")
+
+
+def install_problem_schema(app: FastAPI) -> None:
+    """Make the generated schema say what the error handler sends: every 4xx/5xx response is
+    ``application/problem+json`` with :class:`ProblemDetails` only (FastAPI also lists the route's
+    ``application/json`` for declared models, and documents its own 422 as ``HTTPValidationError``,
+    which the gateway never sends)."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = generate()
+        problem = {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/ProblemDetails"}}}
+        for operations in schema.get("paths", {}).values():
+            for operation in operations.values():
+                for status, response in operation.get("responses", {}).items():
+                    if status[:1] in ("4", "5"):
+                        response["content"] = problem
+                        if status == "422":
+                            response["description"] = _DESCRIPTIONS[422]
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        components.pop("HTTPValidationError", None)
+        components.pop("ValidationError", None)
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
