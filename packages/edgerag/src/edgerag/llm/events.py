@@ -52,6 +52,7 @@ ErrorCode = Literal[
     "configuration",  # e.g. a provider's API key secret is missing
     "limit_exceeded",  # the agent hit max steps / tool calls / deadline
     "interrupted",  # the stream failed after tokens were sent: never retried (it would duplicate text)
+    "internal",  # a bug in dedalus: logged there, nothing revealed
 ]
 
 
