@@ -10,13 +10,13 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from edgerag.embedding import Embedder
+from edgerag.retrieval.hybrid import SearchRequest, hybrid_search
 from edgerag.store.tenants import Principal
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from gateway.deps import READER, get_env, get_settings
 from gateway.openapi import problems
-from gateway.search import SearchRequest, hybrid_search
 from gateway.settings import GatewaySettings
 
 router = APIRouter(prefix="/v1", tags=["search"])
@@ -99,7 +99,7 @@ async def search(
     )
     embedder = Embedder(env.AI, settings.embedding_model, truncate=True)
     weights = {"keyword": settings.keyword_weight, "vector": settings.vector_weight}
-    result = await hybrid_search(env, request, embedder, weights, settings.rrf_k)
+    result = await hybrid_search(env.DB, env.VECTORS, request, embedder, weights, settings.rrf_k)
     return SearchResponse(
         query=body.query,
         mode=body.mode,

@@ -1,13 +1,21 @@
 """Hybrid search: FTS5 bm25 over the tenant's chunks + vector search in the tenant's namespace, fused
 with weighted reciprocal rank fusion.
 
-Both retrievers are tenant-scoped below the route: the keyword query filters ``chunks.tenant_id`` and
+One implementation for every caller: the gateway's ``POST /v1/search`` and dedalus's
+``search_knowledge_base`` tool both call :func:`hybrid_search`, so a tool answers exactly what the API
+would. Callers pass the D1 and Vectorize ports and an :class:`~edgerag.embedding.Embedder`; the tuning
+knobs (:class:`SearchSettings`) are the same env vars in both workers.
+
+Both retrievers are tenant-scoped below the caller: the keyword query filters ``chunks.tenant_id`` and
 the vector query runs in the tenant's Vectorize namespace; vector hits are then resolved through D1 with
 the tenant filter again, so an id that is not the tenant's (or a vector whose chunk no longer exists)
 never reaches a response.
 
 A failing embedding model or Vectorize call raises :class:`edgerag.problems.UpstreamFailure` (502) with
 the cause chained: platform errors never surface as a 500.
+
+To add a retriever: a ``*_candidates`` coroutine returning ranked chunk ids, a name in :data:`Mode`'s
+routing below, and a weight in the caller's ``weights``.
 """
 
 from __future__ import annotations
@@ -19,17 +27,35 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from edgerag.embedding import Embedder, EmbeddingError
+from edgerag.ports import D1Database
 from edgerag.problems import UpstreamFailure
 from edgerag.retrieval.fts_query import build_match_query
 from edgerag.retrieval.fusion import fuse
+from edgerag.settings import non_negative_float, positive_int, var
 from edgerag.store.d1 import fetch_all, placeholders
 from edgerag.store.documents import ChunkRow, DocumentStore
 
-__all__ = ["SearchHit", "SearchRequest", "SearchResult", "hybrid_search"]
+__all__ = ["SearchHit", "SearchRequest", "SearchResult", "SearchSettings", "hybrid_search"]
 
 Mode = Literal["hybrid", "keyword", "vector"]
 _CANDIDATES = 100  # per retriever; Vectorize allows topK <= 100 without values/metadata
 _SNIPPET_CHARS = 240
+
+
+@dataclass(frozen=True)
+class SearchSettings:
+    """The search knobs, read from the same env vars in every worker that searches
+    (``load_settings(SearchSettings, env)``)."""
+
+    embedding_model: str = var("EMBEDDING_MODEL")
+    default_top_k: int = var("SEARCH_DEFAULT_TOP_K", positive_int, 10)
+    keyword_weight: float = var("FUSION_KEYWORD_WEIGHT", non_negative_float, 1.0)
+    vector_weight: float = var("FUSION_VECTOR_WEIGHT", non_negative_float, 0.2)
+    rrf_k: int = var("FUSION_RRF_K", positive_int, 10)
+
+    @property
+    def weights(self) -> dict[str, float]:
+        return {"keyword": self.keyword_weight, "vector": self.vector_weight}
 
 
 @dataclass(frozen=True)
@@ -58,7 +84,7 @@ class SearchResult:
     timings_ms: dict[str, float] = field(default_factory=dict)
 
 
-async def keyword_candidates(db: Any, request: SearchRequest, limit: int) -> list[str]:
+async def keyword_candidates(db: D1Database, request: SearchRequest, limit: int) -> list[str]:
     match = build_match_query(request.query)
     if match is None:
         return []
@@ -102,7 +128,8 @@ def snippet(text: str, query: str) -> str:
 
 
 async def hybrid_search(
-    env: Any,
+    db: D1Database,
+    vectors: Any,  # the VectorizeIndex port, called with the JS API's options dict
     request: SearchRequest,
     embedder: Embedder,
     weights: dict[str, float],
@@ -113,7 +140,7 @@ async def hybrid_search(
     ranked: dict[str, list[str]] = {}
     if request.mode in ("hybrid", "keyword"):
         t = time.perf_counter()
-        ranked["keyword"] = await keyword_candidates(env.DB, request, _CANDIDATES)
+        ranked["keyword"] = await keyword_candidates(db, request, _CANDIDATES)
         timings["keyword_ms"] = (time.perf_counter() - t) * 1000
     if request.mode in ("hybrid", "vector"):
         t = time.perf_counter()
@@ -125,7 +152,7 @@ async def hybrid_search(
             ) from exc
         timings["embed_ms"] = (time.perf_counter() - t) * 1000
         t = time.perf_counter()
-        ranked["vector"] = await vector_candidates(env.VECTORS, embedding, request, _CANDIDATES)
+        ranked["vector"] = await vector_candidates(vectors, embedding, request, _CANDIDATES)
         timings["vector_ms"] = (time.perf_counter() - t) * 1000
     t = time.perf_counter()
     active = {name: weights[name] for name in ranked}
@@ -136,7 +163,7 @@ async def hybrid_search(
     fused = fuse(
         ranked, active, k=rrf_k, limit=min(len(set().union(*ranked.values())), request.top_k * 2 + 10)
     )
-    rows: dict[str, ChunkRow] = await DocumentStore(env.DB).chunks_by_ids(
+    rows: dict[str, ChunkRow] = await DocumentStore(db).chunks_by_ids(
         request.tenant_id, [h.id for h in fused]
     )
     hits = [
