@@ -7,10 +7,15 @@ import codecs
 import pytest
 from edgerag.extract import (
     SUPPORTED_CONTENT_TYPES,
+    BinaryContent,
     ExtractedDocument,
     ExtractionError,
     ExtractorRegistry,
+    UndecodableText,
+    UnknownCharset,
     UnsupportedContentType,
+    declared_charset,
+    decode_text,
     default_registry,
     extract_text,
     markdown_to_text,
@@ -30,9 +35,17 @@ def test_supported_types() -> None:
 
 @pytest.mark.parametrize(
     ("filename", "expected"),
-    [("notes.txt", "text/plain"), ("a.TEXT", "text/plain"), ("README.md", "text/markdown"),
-     ("doc.markdown", "text/markdown"), ("archive.tar.md", "text/markdown"), ("x.pdf", None),
-     ("noextension", None), (None, None), ("", None)],
+    [
+        ("notes.txt", "text/plain"),
+        ("a.TEXT", "text/plain"),
+        ("README.md", "text/markdown"),
+        ("doc.markdown", "text/markdown"),
+        ("archive.tar.md", "text/markdown"),
+        ("x.pdf", None),
+        ("noextension", None),
+        (None, None),
+        ("", None),
+    ],
 )
 def test_sniffing_by_extension(filename: str | None, expected: str | None) -> None:
     assert sniff_content_type(filename) == expected
@@ -40,8 +53,11 @@ def test_sniffing_by_extension(filename: str | None, expected: str | None) -> No
 
 @pytest.mark.parametrize(
     ("declared", "expected"),
-    [("Text/Markdown; charset=UTF-8", "text/markdown"), ("text/x-markdown", "text/markdown"),
-     (" text/plain ", "text/plain")],
+    [
+        ("Text/Markdown; charset=UTF-8", "text/markdown"),
+        ("text/x-markdown", "text/markdown"),
+        (" text/plain ", "text/plain"),
+    ],
 )
 def test_normalize_content_type(declared: str, expected: str) -> None:
     assert normalize_content_type(declared) == expected
@@ -52,8 +68,10 @@ def test_generic_declared_types_defer_to_the_filename() -> None:
     assert extract_text(b"# Hi", "", "x.txt").text == "# Hi"
 
 
-@pytest.mark.parametrize(("content_type", "filename"), [("image/png", "x.png"), ("application/pdf", None),
-                                                         ("", None), ("application/octet-stream", "x.exe")])
+@pytest.mark.parametrize(
+    ("content_type", "filename"),
+    [("image/png", "x.png"), ("application/pdf", None), ("", None), ("application/octet-stream", "x.exe")],
+)
 def test_unsupported_types_raise(content_type: str, filename: str | None) -> None:
     with pytest.raises(UnsupportedContentType) as raised:
         extract_text(b"data", content_type, filename)
@@ -167,7 +185,7 @@ def test_lists_quotes_tables_html_and_escapes() -> None:
     source = (
         "> quoted\n> - nested item\n\n- [x] done\n* star\n10. tenth\n\n"
         "| Name | Role |\n|:-----|-----:|\n| Ada  | math |\n\n"
-        "<div class=\"note\">inside<br>html</div> <!-- hidden -->\n<!-- multi\nline -->after\n<!--\n-->\n"
+        '<div class="note">inside<br>html</div> <!-- hidden -->\n<!-- multi\nline -->after\n<!--\n-->\n'
         "\\*literal stars\\* &amp; entities"
     )
     assert _md(source) == (
@@ -221,3 +239,45 @@ def test_registering_an_extractor_for_a_new_type() -> None:
 def test_an_empty_registry_supports_nothing() -> None:
     with pytest.raises(UnsupportedContentType, match=r"supported: $"):
         ExtractorRegistry().extract(b"x", "text/plain")
+
+
+# -- charsets and why decoding failed -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("content_type", "charset"),
+    [
+        ("text/plain; charset=ISO-8859-1", "iso-8859-1"),
+        ('text/plain;charset="Shift_JIS"', "shift_jis"),
+        ("text/markdown ; Charset = utf-16-le", "utf-16-le"),
+        ("text/plain", None),
+        (None, None),
+    ],
+)
+def test_declared_charset_reads_the_parameter(content_type: str | None, charset: str | None) -> None:
+    assert declared_charset(content_type) == charset
+
+
+@pytest.mark.parametrize(
+    ("charset", "text"),
+    [
+        ("iso-8859-1", "Genève café"),
+        ("windows-1252", "“Smörgåsbord”"),
+        ("shift_jis", "東京 富士山"),
+        ("utf-16-le", "Straßenbahn"),
+    ],
+)
+def test_extraction_decodes_with_the_charset_in_the_content_type(charset: str, text: str) -> None:
+    doc = extract_text(text.encode(charset), f"text/plain; charset={charset}")
+    assert doc.text == text
+
+
+def test_decode_failures_say_why_with_their_own_types() -> None:
+    with pytest.raises(UndecodableText, match="not valid utf-8"):
+        decode_text("café".encode("latin-1"))
+    with pytest.raises(UnknownCharset, match="klingon"):
+        decode_text(b"x", "klingon")
+    with pytest.raises(BinaryContent, match="NUL"):
+        decode_text(b"a\x00b")
+    # All are extraction errors, which the ingest consumer treats as permanent.
+    assert all(issubclass(kind, ExtractionError) for kind in (UndecodableText, UnknownCharset, BinaryContent))

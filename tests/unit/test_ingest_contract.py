@@ -93,3 +93,19 @@ def test_non_mappings_are_invalid(body: Any) -> None:
 def test_the_body_fits_a_queue_message() -> None:
     body = _body(r2_key="k" * 1024, tenant_id="t" * 64, document_id="d" * 64)
     assert len(json.dumps(IngestMessage.from_body(body).to_body()).encode()) < 128 * 1024
+
+
+@pytest.mark.parametrize(
+    "content_type", ["text/plain; charset=shift_jis", "text/markdown; charset=iso-8859-1"]
+)
+def test_content_type_may_carry_the_declared_charset(content_type: str) -> None:
+    assert IngestMessage.from_body(_body(content_type=content_type)).content_type == content_type
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    ["text/plain; boundary=x", "text/plain; charset=", "text/plain;charset=utf-8", "text/plain; charset=a b"],
+)
+def test_content_type_parameters_other_than_a_charset_are_rejected(content_type: str) -> None:
+    with pytest.raises(InvalidIngestMessageError, match="content_type"):
+        IngestMessage.from_body(_body(content_type=content_type))

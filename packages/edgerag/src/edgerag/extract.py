@@ -7,7 +7,11 @@ or the filename's when the client sent none or ``application/octet-stream``) and
 
 Decoding never guesses: a byte-order mark (UTF-8/UTF-16) wins, then a declared ``charset``, else the
 bytes must be UTF-8. Anything else raises :class:`ExtractionError`, because a wrong guess would index
-mojibake that no query can ever match. Line endings become ``\\n``.
+mojibake that no query can ever match. Line endings become ``\\n``. The subclasses say why, so the
+gateway can refuse a file at upload time with the right status: :class:`UnknownCharset`,
+:class:`UndecodableText` (not valid in its charset), :class:`BinaryContent` (NUL characters). The
+charset travels inside the content type (``text/plain; charset=shift_jis``): :func:`declared_charset`
+reads it back.
 
 Markdown is reduced to the text a reader sees, because markup hurts retrieval (``**``, ``](https://``
 and ``#`` are noise tokens for both the keyword index and the embedding): front matter is dropped (its
@@ -30,11 +34,15 @@ from dataclasses import dataclass
 
 __all__ = [
     "SUPPORTED_CONTENT_TYPES",
+    "BinaryContent",
     "ExtractedDocument",
     "ExtractionError",
     "Extractor",
     "ExtractorRegistry",
+    "UndecodableText",
+    "UnknownCharset",
     "UnsupportedContentType",
+    "declared_charset",
     "decode_text",
     "default_registry",
     "extract_text",
@@ -61,6 +69,18 @@ class ExtractedDocument:
 
 class ExtractionError(ValueError):
     """The file claims a supported type but cannot be read as one (undecodable, binary)."""
+
+
+class UnknownCharset(ExtractionError):  # noqa: N818 - reads as the condition, like UnsupportedContentType
+    """The declared charset is not one Python can decode."""
+
+
+class UndecodableText(ExtractionError):  # noqa: N818
+    """The bytes are not valid text in their (declared or default UTF-8) charset."""
+
+
+class BinaryContent(ExtractionError):  # noqa: N818
+    """The decoded text contains NUL characters: the file is binary, whatever it was declared as."""
 
 
 class UnsupportedContentType(ExtractionError):  # noqa: N818 - the name the API documents
@@ -114,7 +134,7 @@ class ExtractorRegistry:
         self, data: bytes, content_type: str | None, filename: str | None = None
     ) -> ExtractedDocument:
         extractor = self._extractors[self.resolve(content_type, filename)]
-        return extractor(data, _charset(content_type or ""))
+        return extractor(data, declared_charset(content_type))
 
 
 def default_registry() -> ExtractorRegistry:
@@ -157,14 +177,14 @@ def decode_text(data: bytes, charset: str | None = None) -> str:
     try:
         text = data.decode(encoding)
     except LookupError as exc:
-        raise ExtractionError(f"unknown charset {charset!r}") from exc
+        raise UnknownCharset(f"unknown charset {charset!r}") from exc
     except UnicodeDecodeError as exc:
-        raise ExtractionError(
+        raise UndecodableText(
             f"the file is not valid {encoding} text (first bad byte at offset {exc.start}); "
             "upload it as UTF-8 or declare its charset in the content type"
         ) from exc
     if "\x00" in text:
-        raise ExtractionError("the file contains NUL characters: it is binary, not text")
+        raise BinaryContent("the file contains NUL characters: it is binary, not text")
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
@@ -181,9 +201,10 @@ def extract_markdown(data: bytes, charset: str | None) -> ExtractedDocument:
     return ExtractedDocument(text=text, title_hint=title)
 
 
-def _charset(content_type: str) -> str | None:
-    match = re.search(r";\s*charset\s*=\s*\"?([\w.:-]+)\"?", content_type, re.IGNORECASE)
-    return match.group(1) if match else None
+def declared_charset(content_type: str | None) -> str | None:
+    """The ``charset`` parameter of a content type, lower-cased (``None`` if there is none)."""
+    match = re.search(r";\s*charset\s*=\s*\"?([\w.:-]+)\"?", content_type or "", re.IGNORECASE)
+    return match.group(1).lower() if match else None
 
 
 # -- Markdown ------------------------------------------------------------------------------------

@@ -5,6 +5,9 @@ dict: the queue carries JSON, never Python objects); the consumer rebuilds it wi
 :meth:`~IngestMessage.from_body`, which validates everything and raises :class:`InvalidIngestMessageError`
 for a malformed body (the consumer acks those: retrying cannot fix them).
 
+``content_type`` is the extractable type and, when the upload declared one, its charset
+(``text/plain; charset=shift_jis``): the consumer decodes with it.
+
 The message is a pointer, not the payload: the file stays in R2 (queue messages are capped at 128 KB)
 and ``sha256`` lets the consumer check it read the bytes the upload stored. It must stay small and
 must never carry secrets: queue messages are visible in the dashboard and in dead-letter queues.
@@ -24,7 +27,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 __all__ = ["IngestMessage", "InvalidIngestMessageError"]
 
 _ID = r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$"
-_MEDIA_TYPE = r"^[a-z0-9][a-z0-9!#$&^_.+-]*/[a-z0-9][a-z0-9!#$&^_.+-]*$"
+# type/subtype, optionally with the one parameter extraction needs: "text/plain; charset=shift_jis".
+_MEDIA_TYPE = r"^[a-z0-9][a-z0-9!#$&^_.+-]*/[a-z0-9][a-z0-9!#$&^_.+-]*(?:; charset=[a-z0-9][a-z0-9_.:-]*)?$"
 
 
 class InvalidIngestMessageError(ValueError):
