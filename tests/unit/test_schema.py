@@ -352,3 +352,54 @@ async def test_rows_need_an_existing_tenant(db: LocalD1Database) -> None:
         db.prepare("INSERT INTO usage_events (tenant_id, kind, units) VALUES ('nobody', 'tokens', 1)").run()
     )
     assert "FOREIGN KEY constraint failed" in message
+
+
+# ------------------------------------------------------------------- duplicates (0002_document_dedup)
+
+
+async def test_one_live_copy_of_the_same_content_per_tenant(db: LocalD1Database) -> None:
+    sha = "a" * 64
+    await add_document(db, "t1", "d1", content_sha256=sha, dedup_sha256=sha)
+    message = await d1_error(add_document(db, "t1", "d2", content_sha256=sha, dedup_sha256=sha))
+    assert "UNIQUE" in message
+    # Forced copies and failed documents hold no claim (NULLs are distinct), other tenants their own.
+    await add_document(db, "t1", "d3", content_sha256=sha, dedup_sha256=None)
+    await add_document(db, "t1", "d4", content_sha256=sha, dedup_sha256=None)
+    await add_document(db, "t2", "d5", content_sha256=sha, dedup_sha256=sha)
+
+
+async def test_0002_gives_the_claim_to_the_oldest_live_copy_of_existing_duplicates(tmp_path: Path) -> None:
+    folder = tmp_path / "migrations"
+    folder.mkdir()
+    (folder / "0001_initial.sql").write_text((MIGRATIONS / "0001_initial.sql").read_text())
+    database = LocalD1Database(tmp_path / "old.sqlite")
+    try:
+        apply_migrations(database, folder)
+        await database.batch(
+            [
+                database.prepare("INSERT INTO tenants (id, name) VALUES (?, ?)").bind("t1", "Acme"),
+                database.prepare("INSERT INTO tenants (id, name) VALUES (?, ?)").bind("t2", "Globex"),
+            ]
+        )
+        a, b = "a" * 64, "b" * 64
+        rows = [
+            ("t1", "d1", a, "failed", "2026-01-01T00:00:00.000Z"),  # oldest, but failed
+            ("t1", "d2", a, "ready", "2026-01-02T00:00:00.000Z"),  # the live copy
+            ("t1", "d3", a, "queued", "2026-01-03T00:00:00.000Z"),  # an older duplicate, uncounted
+            ("t1", "d4", b, "ready", "2026-01-01T00:00:00.000Z"),
+            ("t2", "d5", a, "ready", "2026-01-05T00:00:00.000Z"),
+        ]
+        for tenant, doc, sha, status, created in rows:
+            await add_document(database, tenant, doc, content_sha256=sha, status=status, created_at=created)
+        (folder / "0002_document_dedup.sql").write_text((MIGRATIONS / "0002_document_dedup.sql").read_text())
+        assert apply_migrations(database, folder) == ["0002_document_dedup.sql"]
+        claims = await database.prepare("SELECT id, dedup_sha256 FROM documents ORDER BY id").all()
+        assert {r["id"]: r["dedup_sha256"] for r in claims.results} == {
+            "d1": None,
+            "d2": a,
+            "d3": None,
+            "d4": b,
+            "d5": a,
+        }
+    finally:
+        database.close()

@@ -2,6 +2,11 @@
 
 Writes that must not be half-done go through ``db.batch``, which D1 runs atomically: replacing a
 document's chunks and marking it ``ready`` is one batch, so a failure leaves the previous state intact.
+
+Duplicates: a document created with ``dedup=True`` claims its content hash in the tenant
+(``dedup_sha256``, unique per tenant; migrations/0002_document_dedup.sql). :meth:`DocumentStore.create`
+then returns ``None`` instead of a second row when a live copy exists, even if two uploads race, and
+:meth:`DocumentStore.find_duplicate` names that copy. A failed document gives its claim up.
 """
 
 from __future__ import annotations
@@ -111,13 +116,16 @@ class DocumentStore:
         r2_key: str,
         sha256: str,
         metadata: dict[str, Any],
-    ) -> DocumentRecord:
+        dedup: bool = False,
+    ) -> DocumentRecord | None:
+        """Insert a ``queued`` document; with ``dedup``, ``None`` if the tenant has a live copy already."""
         now = now_iso()
-        await run(
+        changed = await run(
             self._db,
             "INSERT INTO documents (id, tenant_id, title, filename, content_type, size_bytes, r2_key,"
-            " content_sha256, status, metadata, created_at, updated_at)"
-            " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'queued', ?9, ?10, ?10)",
+            " content_sha256, status, metadata, created_at, updated_at, dedup_sha256)"
+            " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'queued', ?9, ?10, ?10, ?11)"
+            " ON CONFLICT (tenant_id, dedup_sha256) DO NOTHING",
             document_id,
             tenant_id,
             title,
@@ -128,8 +136,21 @@ class DocumentStore:
             sha256,
             json.dumps(metadata, separators=(",", ":")),
             now,
+            sha256 if dedup else None,
         )
+        if changed == 0:
+            return None
         return await self.get(tenant_id, document_id)
+
+    async def find_duplicate(self, tenant_id: str, sha256: str) -> DocumentRecord | None:
+        """The tenant's live copy of the content with this SHA-256 (not failed, not a forced copy)."""
+        row = await fetch_one(
+            self._db,
+            "SELECT * FROM documents WHERE tenant_id = ?1 AND dedup_sha256 = ?2",
+            tenant_id,
+            sha256,
+        )
+        return None if row is None else _document(row)
 
     async def find(self, tenant_id: str, document_id: str) -> DocumentRecord | None:
         row = await fetch_one(
@@ -196,7 +217,10 @@ class DocumentStore:
         return 0 if row is None else int(row["attempts"])
 
     async def mark_failed(self, tenant_id: str, document_id: str, reason: str) -> None:
-        """Mark failed and drop any chunks (one atomic batch): a failed document has no partial index."""
+        """Mark failed and drop any chunks (one atomic batch): a failed document has no partial index.
+
+        It also gives up its claim on its content hash, so the same file may be uploaded again.
+        """
         await self._db.batch(
             [
                 statement(
@@ -207,8 +231,8 @@ class DocumentStore:
                 ),
                 statement(
                     self._db,
-                    "UPDATE documents SET status = 'failed', error = ?3, chunk_count = 0, updated_at = ?4"
-                    " WHERE id = ?1 AND tenant_id = ?2",
+                    "UPDATE documents SET status = 'failed', error = ?3, chunk_count = 0, updated_at = ?4,"
+                    " dedup_sha256 = NULL WHERE id = ?1 AND tenant_id = ?2",
                     document_id,
                     tenant_id,
                     reason[:1000],
