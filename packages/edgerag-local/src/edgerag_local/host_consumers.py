@@ -48,24 +48,33 @@ class ConsumerThread:
         self._loop = asyncio.new_event_loop()
         self._stop = asyncio.Event()  # bound to self._loop on its first wait, set only through it
         self._failures: list[BaseException] = []
+        self._exit_lock = threading.Lock()
+        self._finished = False
+        self._on_exit: list[Callable[[], object]] = []
         self._thread = threading.Thread(target=self._main, name=f"edgerag-consumer-{worker}", daemon=True)
 
     def __repr__(self) -> str:
         return f"ConsumerThread({self.worker!r}, {self._dispatchers!r})"
-
-    @property
-    def alive(self) -> bool:
-        return self._thread.is_alive()
 
     def start(self) -> None:
         self._thread.start()
 
     async def stop(self) -> None:
         """Let running batches finish, wait for the thread, then raise what a dispatcher raised."""
-        if self._thread.is_alive():
-            self._loop.call_soon_threadsafe(self._stop.set)
-            # Joined off the caller's loop, so the serving loop keeps answering while a batch ends.
-            await asyncio.to_thread(self._thread.join)
+        if self._thread.ident is None:
+            return  # never started
+        # The thread tells this loop when it ends: the serving loop keeps answering while a batch
+        # finishes, and a second Ctrl-C can cancel the wait (a join on an executor thread could not).
+        ended = asyncio.Event()
+        caller = asyncio.get_running_loop()
+        with self._exit_lock:
+            if self._finished:
+                ended.set()
+            else:
+                self._on_exit.append(lambda: caller.call_soon_threadsafe(ended.set))
+                self._loop.call_soon_threadsafe(self._stop.set)  # not closed yet: see _main
+        await ended.wait()
+        self._thread.join()
         if self._failures:
             raise self._failures[0]
 
@@ -77,8 +86,14 @@ class ConsumerThread:
             log.exception("%s: consumer thread failed", self.worker)
             self._failures.append(exc)
         finally:
+            with self._exit_lock:  # before close(), so stop() never schedules on a closed loop
+                self._finished = True
             self._loop.run_until_complete(self._loop.shutdown_asyncgens())
             self._loop.close()
+            with self._exit_lock:
+                callbacks, self._on_exit = self._on_exit, []
+            for callback in callbacks:
+                callback()
 
     async def _serve(self) -> None:
         tasks = [asyncio.create_task(d.run_forever(self._stop)) for d in self._dispatchers]
