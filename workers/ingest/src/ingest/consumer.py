@@ -3,11 +3,15 @@
 Outcomes per message (delivery is at-least-once, so every path is idempotent):
 
 - ingested -> ``ack``;
-- permanent failure (unsupported type, undecodable or missing file) -> document ``failed``, ``ack``;
+- permanent failure (unsupported type, undecodable or missing file, over the processing budget) ->
+  document ``failed``, ``ack``;
 - transient failure (AI, Vectorize or D1 error) -> the error is recorded on the document and the
   message is retried with the queue's retry delay; after ``max_retries`` the platform moves it to the
   dead-letter queue;
-- a message from the dead-letter queue -> document ``failed`` with its partial index removed, ``ack``;
+- a message from the dead-letter queue -> document ``failed`` with its partial index removed and a
+  reason (the last recorded error, or that no attempt finished), ``ack``. A message whose deliveries
+  keep dying with the process (out of memory, CPU limit) gets there too: the queue counts a delivery
+  when it hands the batch out, not when it is settled;
 - a malformed message -> logged and acked (retrying cannot fix it).
 """
 
@@ -21,6 +25,7 @@ from edgerag.contracts.ingest import IngestMessage
 from edgerag.convert import to_py
 from edgerag.settings import load_settings, var
 from edgerag.store.d1 import run
+from edgerag.store.documents import DocumentStore
 from pydantic import ValidationError
 
 from ingest.pipeline import PermanentIngestError, discard_document_index, ingest_document
@@ -37,9 +42,10 @@ class _Routing:
 
 
 async def handle_batch(batch: Any, env: Any) -> None:
-    settings = load_settings(IngestSettings, env)
     routing = load_settings(_Routing, env)
     from_dead_letters = bool(routing.dead_letter_queue) and batch.queue == routing.dead_letter_queue
+    # Give-ups do not need the ingest settings: a bad var must not also keep documents "processing".
+    settings = None if from_dead_letters else load_settings(IngestSettings, env)
     for message in batch.messages:
         try:
             job = IngestMessage.from_body(to_py(message.body))
@@ -47,9 +53,8 @@ async def handle_batch(batch: Any, env: Any) -> None:
             log.error("dropping malformed ingest message %s: %s", message.id, exc)
             message.ack()
             continue
-        if from_dead_letters:
-            reason = f"ingestion gave up after {message.attempts} delivery attempts on the ingest queue"
-            await discard_document_index(env, job.tenant_id, job.document_id, reason)
+        if settings is None:
+            await discard_document_index(env, job.tenant_id, job.document_id, await _give_up_reason(env, job))
             message.ack()
             continue
         try:
@@ -65,6 +70,20 @@ async def handle_batch(batch: Any, env: Any) -> None:
             message.retry()
         else:
             message.ack()
+
+
+async def _give_up_reason(env: Any, job: IngestMessage) -> str:
+    # The message's attempts here count deliveries from the dead-letter queue, not the ingest queue's.
+    # What the ingest attempts left on the document says why: a recorded error, or none at all when
+    # every attempt died with its process (out of memory or CPU time) before it could record one.
+    document = await DocumentStore(env.DB).find(job.tenant_id, job.document_id)
+    last = document.error if document is not None else None
+    if last:
+        return f"ingestion gave up after the ingest queue's retries; the last error: {last}"
+    return (
+        "ingestion gave up after the ingest queue's retries: no attempt finished or recorded an error "
+        "(the consumer was stopped each time, e.g. out of memory or CPU time, or could not start)"
+    )
 
 
 async def _note_error(env: Any, job: IngestMessage, error: str) -> None:

@@ -7,6 +7,11 @@ redelivered message therefore converges on exactly one copy of every chunk.
 Nothing half-written: the planned chunk count is recorded before any vector is written, so a failure
 (this attempt's, or a later give-up from the dead-letter queue) knows which vector ids to delete and
 leaves the document ``failed`` with no chunks, FTS rows or vectors.
+
+Bounded work: a document over its processing budget (stored size, extracted characters, chunks; see
+ingest/settings.py) fails permanently before the expensive step, with a reason naming the limit and
+the document's size. Chunking is linear and lazy, so finding out that a document needs too many
+chunks costs at most one chunk more than the budget.
 """
 
 from __future__ import annotations
@@ -14,9 +19,10 @@ from __future__ import annotations
 import hashlib
 import logging
 from dataclasses import dataclass
+from itertools import islice
 from typing import Any
 
-from edgerag.chunking import chunk_text
+from edgerag.chunking import Chunk, ChunkingSettings, ChunkTooLargeError, iter_chunks
 from edgerag.contracts.ingest import IngestMessage
 from edgerag.embedding import Embedder
 from edgerag.extract import ExtractionError, UnsupportedContentType, extract_text
@@ -69,6 +75,13 @@ async def ingest_document(env: Any, settings: IngestSettings, message: IngestMes
     obj = await env.FILES.get(message.r2_key)
     if obj is None:
         raise PermanentIngestError(f"the uploaded file {message.r2_key} is missing from storage")
+    size = getattr(obj, "size", None)  # a JS number at the edge: int or float
+    if isinstance(size, int | float) and size > settings.max_document_bytes:
+        # Checked before reading the body: an over-size object must not be loaded into memory.
+        raise PermanentIngestError(
+            f"the file is {int(size):,} bytes, more than the limit of {settings.max_document_bytes:,} "
+            "(MAX_UPLOAD_BYTES)"
+        )
     data = bytes(await obj.arrayBuffer())
     if hashlib.sha256(data).hexdigest() != message.sha256:
         raise PermanentIngestError("the stored file does not match the uploaded file's SHA-256")
@@ -78,7 +91,7 @@ async def ingest_document(env: Any, settings: IngestSettings, message: IngestMes
         raise PermanentIngestError(str(exc)) from exc
 
     chunking = settings.chunking()
-    chunks = chunk_text(extracted.text, chunking)
+    chunks = _chunks_within_budget(extracted.text, chunking, settings)
     if not chunks:
         raise PermanentIngestError("the document contains no text")
     planned = [
@@ -108,6 +121,28 @@ async def ingest_document(env: Any, settings: IngestSettings, message: IngestMes
         await env.VECTORS.deleteByIds(surplus[start : start + _DELETE_BATCH])
     await store.replace_chunks(message.tenant_id, document.id, document.title, planned)
     return IngestOutcome(document.id, "ready", len(planned))
+
+
+def _chunks_within_budget(text: str, chunking: ChunkingSettings, settings: IngestSettings) -> list[Chunk]:
+    """The document's chunks, or a permanent failure naming the budget it is over."""
+    if len(text) > settings.max_document_chars:
+        raise PermanentIngestError(
+            f"the document's text is {len(text):,} characters, more than the limit of "
+            f"{settings.max_document_chars:,} (MAX_DOCUMENT_CHARS)"
+        )
+    cap = settings.max_document_chunks
+    try:
+        # One past the cap tells "too many" apart from "exactly the cap" without chunking the rest.
+        chunks = list(islice(iter_chunks(text, chunking), cap + 1))
+    except ChunkTooLargeError as exc:
+        raise PermanentIngestError(f"the document cannot be chunked: {exc}") from exc
+    if len(chunks) > cap:
+        covered = chunks[cap - 1].char_end
+        raise PermanentIngestError(
+            f"the document needs more than {cap:,} chunks (MAX_DOCUMENT_CHUNKS): the first {cap:,} cover "
+            f"only {covered:,} of its {len(text):,} characters"
+        )
+    return chunks
 
 
 async def _record_planned(env: Any, message: IngestMessage, count: int) -> None:

@@ -1,0 +1,30 @@
+"""The ingest worker's processing budget: defaults, and bad values fail at settings load with their name."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+from edgerag.settings import SettingsError, load_settings
+from ingest.settings import IngestSettings
+
+
+def test_budget_defaults() -> None:
+    settings = load_settings(IngestSettings, SimpleNamespace(EMBEDDING_MODEL="m"))
+    assert (settings.max_document_chars, settings.max_document_chunks) == (4_000_000, 2_000)
+    # One document's embedding calls stay well inside a Worker invocation's subrequest budget.
+    assert settings.max_document_chunks / settings.embed_batch_size <= 50
+
+
+def test_budget_vars_are_read() -> None:
+    env = SimpleNamespace(EMBEDDING_MODEL="m", MAX_DOCUMENT_CHARS="1000", MAX_DOCUMENT_CHUNKS="7")
+    settings = load_settings(IngestSettings, env)
+    assert (settings.max_document_chars, settings.max_document_chunks) == (1000, 7)
+
+
+@pytest.mark.parametrize("name", ["MAX_DOCUMENT_CHARS", "MAX_DOCUMENT_CHUNKS"])
+@pytest.mark.parametrize("value", ["0", "-1", "lots"])
+def test_a_bad_budget_fails_at_settings_load_naming_the_var(name: str, value: str) -> None:
+    env = SimpleNamespace(EMBEDDING_MODEL="m", **{name: value})
+    with pytest.raises(SettingsError, match=f"var {name}='{value}' is invalid"):
+        load_settings(IngestSettings, env)
