@@ -8,7 +8,13 @@ site-packages, so ``import workers`` outside the host still fails (or finds the 
 Covered surface (what the entry modules use): ``WorkerEntrypoint`` (``self.env``, ``self.ctx``),
 ``Request`` (``url``, ``method``, ``headers``, ``text()``, ``json()``, ``bytes()``), ``Response``
 (``Response(body, status=, headers=)``, ``Response.json(...)``, streaming bodies) and
-``asgi.fetch(app, request, env, ctx)``, which puts ``env`` into the ASGI scope like the Workers bridge.
+``asgi.fetch(app, request, env, ctx)``, which puts ``env`` into the ASGI scope like the Workers bridge,
+and ``fetch(url, method=, headers=, body=)`` for outbound HTTP (over httpx, one client per event loop;
+``OSError`` when no response arrives, like the SDK's pyfetch; the body streams as it arrives).
+
+When the reader of a streamed ``asgi.fetch`` response stops reading (closes the body), the app's task
+is cancelled, as the edge cancels a worker whose response stream was cancelled: a service binding
+whose caller goes away stops generating.
 
 Request methods follow the Fetch standard, as workerd's ``Request`` does: any RFC 9110 token is a
 method (``QUERY``, ``PURGE``, ``FOO``), so the worker decides how to answer it; only the six standard
@@ -20,15 +26,19 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import contextlib
 import json as _json
 import re
 import sys
 import types
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, MutableMapping
 from email.message import Message
 from http.client import HTTPMessage
 from typing import Any
 from urllib.parse import unquote, urlsplit
+
+from edgerag_local.http_client import HttpxClient
 
 __all__ = [
     "ExecutionContext",
@@ -37,6 +47,7 @@ __all__ = [
     "Response",
     "WorkerEntrypoint",
     "asgi_fetch",
+    "fetch",
     "install",
     "normalize_method",
 ]
@@ -314,22 +325,57 @@ async def asgi_fetch(app: ASGIApp, request: Request, env: Any, ctx: Any = None) 
         raise RuntimeError(f"ASGI app sent {start.get('type')!r} before http.response.start")
 
     async def chunks() -> AsyncIterator[bytes]:
-        while True:
-            message = await outbox.get()
-            if isinstance(message, BaseException):
-                raise message
-            if message["type"] == "edgerag.app.done":
-                break
-            if message["type"] == "http.response.body":
-                data = message.get("body", b"")
-                if data:
-                    yield bytes(data)
-                if not message.get("more_body", False):
+        try:
+            while True:
+                message = await outbox.get()
+                if isinstance(message, BaseException):
+                    raise message
+                if message["type"] == "edgerag.app.done":
                     break
-        await task
+                if message["type"] == "http.response.body":
+                    data = message.get("body", b"")
+                    if data:
+                        yield bytes(data)
+                    if not message.get("more_body", False):
+                        break
+        finally:
+            if not task.done():  # the reader went away mid-stream: stop the app
+                finished.set()
+                task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
     headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in start.get("headers", [])]
     return Response(ReadableStream(chunks()), status=int(start["status"]), headers=headers)
+
+
+_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = weakref.WeakKeyDictionary()
+
+
+async def fetch(resource: str | Request, **options: Any) -> Response:
+    """Outbound ``fetch`` (``workers.fetch``): returns when the headers arrive; the body streams."""
+    loop = asyncio.get_running_loop()
+    client = _clients.get(loop)
+    if client is None:
+        client = _clients[loop] = HttpxClient()
+    if isinstance(resource, Request):
+        url, method, headers = resource.url, resource.method, list(resource.headers.items())
+        body: builtins.bytes | None = await resource.bytes()
+    else:
+        url, method = resource, normalize_method(str(options.get("method", "GET")))
+        headers = list(_headers(options.get("headers")).items())
+        raw = options.get("body")
+        body = raw.encode() if isinstance(raw, str) else (builtins.bytes(raw) if raw is not None else None)
+    response = await client.request(method, url, headers=dict(headers), body=body)
+
+    async def stream() -> AsyncIterator[builtins.bytes]:
+        try:
+            async for chunk in response.aiter_bytes():
+                yield chunk
+        finally:
+            await response.aclose()
+
+    return Response(ReadableStream(stream()), status=response.status, headers=list(response.headers.items()))
 
 
 def install() -> None:
@@ -339,6 +385,7 @@ def install() -> None:
     workers_mod.Request = Request  # type: ignore[attr-defined]
     workers_mod.Response = Response  # type: ignore[attr-defined]
     workers_mod.ReadableStream = ReadableStream  # type: ignore[attr-defined]
+    workers_mod.fetch = fetch  # type: ignore[attr-defined]
     workers_mod.__edgerag_stand_in__ = True  # type: ignore[attr-defined]
     asgi_mod = types.ModuleType("asgi", "edgerag local stand-in for the Workers ASGI bridge")
     asgi_mod.fetch = asgi_fetch  # type: ignore[attr-defined]
