@@ -61,7 +61,7 @@ def start_stack(state: Path, port: int) -> tuple[subprocess.Popen[str], str]:
     key = ""
     assert process.stdout is not None
     for line in process.stdout:
-        if match := re.search(r"demo API key \(shown once\): (\S+)", line):
+        if match := re.search(r"demo API key \([^)]*\): (\S+)", line):
             key = match.group(1)
         if line.startswith("serving http://"):
             break
