@@ -6,6 +6,12 @@ dimensions. Inside workerd the same calls would go to a test worker whose ``AI``
 over RPC (``await env.AI_PROBE.run(model, inputs)``); the shape, normalisation, batch-limit, validation,
 unknown-model and reranker assertions hold there as written.
 
+Text generation (the last section) pins the shapes of the Workers AI model pages: ``{"response", "usage"}``
+for a plain call, and for ``stream: true`` a stream of ``data: {"response": ...}`` events, a last one
+with ``usage``, then ``data: [DONE]``; the context-window error (5021) and unknown models (5007). Locally
+the text-generation ids are served by the extractive stand-in (:mod:`edgerag_local.ai.textgen`), so
+answers are checked for shape, never for wording, except in ``local_`` tests.
+
 Some tests only make sense for the emulator and say so in their name (``local_``): they use the honest
 ``@local/wordllama-l2-supercat-256`` id (to check the isometry against the base model and faithfulness to
 WordLlama's own code), lower the limits, or pin the local token-limit policy (an error unless
@@ -15,6 +21,7 @@ WordLlama's own code), lower the limits, or pin the local token-limit policy (an
 from __future__ import annotations
 
 import itertools
+import json
 import math
 import random
 from typing import Any
@@ -22,11 +29,16 @@ from typing import Any
 import numpy as np
 import pytest
 from edgerag.ports import Ai
+from edgerag.sse import SseParser
 from edgerag_local.ai import (
     BGE_BASE,
     BGE_LARGE,
     BGE_RERANKER,
     BGE_SMALL,
+    CONTEXT_WINDOWS,
+    EXTRACTIVE_RESPONDER,
+    LLAMA_31_8B,
+    LLAMA_33_70B,
     WORDLLAMA,
     AiLimits,
     LocalAi,
@@ -41,6 +53,8 @@ from tests.contract.conftest import BACKENDS
 
 BGE_DIMS = {BGE_SMALL: 384, BGE_BASE: 768, BGE_LARGE: 1024}
 EMBEDDING_DIMS = {**BGE_DIMS, WORDLLAMA: 256}
+TEXT_GENERATION = list(CONTEXT_WINDOWS)
+UNKNOWN_MODEL = "@cf/example/no-such-model"
 
 SENTENCES = [
     "a cat sits on the mat",
@@ -338,12 +352,12 @@ async def test_inputs_must_be_an_object(ai: Any) -> None:
 
 async def test_unknown_model_error_lists_the_served_models(ai: Any, backend: str) -> None:
     message = await expect_ai_error(
-        ai.run("@cf/meta/llama-3.3-70b-instruct-fp8-fast", {"prompt": "hi"}),
+        ai.run(UNKNOWN_MODEL, {"prompt": "hi"}),
         "5007",
-        "No such model @cf/meta/llama-3.3-70b-instruct-fp8-fast",
+        f"No such model {UNKNOWN_MODEL}",
     )
     if backend == "local":
-        for model in [*BGE_DIMS, WORDLLAMA, BGE_RERANKER]:
+        for model in [*BGE_DIMS, WORDLLAMA, BGE_RERANKER, *TEXT_GENERATION]:
             assert model in message
 
 
@@ -362,7 +376,7 @@ async def test_local_model_listing_names_every_model_and_flags_stand_ins(backend
     local_only(backend)
     ai = LocalAi()
     listed = {m.id: m for m in ai.registry.models()}
-    assert set(listed) == {*BGE_DIMS, WORDLLAMA, BGE_RERANKER}
+    assert set(listed) == {*BGE_DIMS, WORDLLAMA, BGE_RERANKER, *TEXT_GENERATION}
     for model in BGE_DIMS:
         assert listed[model].task == "Text Embeddings"
         assert "STAND-IN" in listed[model].description
@@ -425,3 +439,183 @@ def test_reranker_scores_are_a_squashed_cosine(backend: str) -> None:
     q, c = load_wordllama().embed([SENTENCES[0], SENTENCES[1]])
     assert result["response"][0]["score"] == pytest.approx((1 + float(q @ c)) / 2, abs=1e-6)
     assert not math.isnan(result["response"][0]["score"])
+
+
+# --------------------------------------------------------------------------- text generation
+
+SOURCES = (
+    "Answer from the sources.\n"
+    "[1] Rocket engines\nLiquid rocket engines burn propellant to produce thrust. They were first flown "
+    "in 1926.\n"
+    "[2] Jet engines\nTurbofans are quieter than turbojets."
+)
+CHAT = [
+    {"role": "system", "content": SOURCES},
+    {"role": "user", "content": "How do rocket engines produce thrust?"},
+]
+
+
+async def read_stream(stream: Any) -> list[str]:
+    """The data of every event of a Workers AI stream (bytes chunks, or Uint8Array with to_bytes)."""
+    parser = SseParser()
+    data: list[str] = []
+    async for chunk in stream:
+        raw = chunk.to_bytes() if hasattr(chunk, "to_bytes") else bytes(chunk)
+        data.extend(event.data for event in parser.feed(raw))
+    assert parser.close() is False, "the stream ended in the middle of an event"
+    return data
+
+
+def assert_usage(usage: Any) -> None:
+    assert usage["prompt_tokens"] > 0 and usage["completion_tokens"] > 0
+    assert usage["total_tokens"] == usage["prompt_tokens"] + usage["completion_tokens"]
+
+
+@pytest.mark.parametrize("model", [LLAMA_33_70B, LLAMA_31_8B])
+async def test_text_generation_answers_messages_with_response_and_usage(ai: Any, model: str) -> None:
+    result = await ai.run(model, {"messages": CHAT})
+    assert isinstance(result["response"], str) and result["response"].strip()
+    assert_usage(result["usage"])
+    assert result.response == result["response"]  # attribute access, as the SDK's JsDict allows
+
+
+async def test_text_generation_accepts_a_bare_prompt(ai: Any) -> None:
+    result = await ai.run(LLAMA_33_70B, {"prompt": "What is a rocket engine?"})
+    assert isinstance(result["response"], str) and result["response"].strip()
+
+
+async def test_text_generation_stream_is_response_events_then_usage_then_done(ai: Any) -> None:
+    stream = await ai.run(LLAMA_33_70B, {"messages": CHAT, "stream": True})
+    data = await read_stream(stream)
+    assert data[-1] == "[DONE]"
+    events = [json.loads(d) for d in data[:-1]]
+    assert all(isinstance(e["response"], str) for e in events)
+    assert sum(1 for e in events if e["response"]) > 1, "text arrives in several events"
+    assert_usage(events[-1]["usage"])
+    assert "".join(e["response"] for e in events).strip()
+
+
+async def test_max_tokens_bounds_the_completion(ai: Any) -> None:
+    result = await ai.run(LLAMA_33_70B, {"messages": CHAT, "max_tokens": 5})
+    assert 0 < result["usage"]["completion_tokens"] <= 5
+
+
+async def test_a_prompt_past_the_context_window_is_rejected(ai: Any) -> None:
+    words = "word " * (CONTEXT_WINDOWS[LLAMA_33_70B] + 1000)
+    message = await expect_ai_error(
+        ai.run(LLAMA_33_70B, {"messages": [{"role": "user", "content": words}]}),
+        "5021",
+        "exceeded this model context window limit",
+    )
+    assert str(CONTEXT_WINDOWS[LLAMA_33_70B]) in message
+
+
+async def test_text_generation_for_an_unknown_model_is_5007(ai: Any) -> None:
+    await expect_ai_error(ai.run(UNKNOWN_MODEL, {"messages": CHAT}), "5007", f"No such model {UNKNOWN_MODEL}")
+
+
+@pytest.mark.parametrize(
+    ("inputs", "fragments"),
+    [
+        ({}, ("5006", "'prompt'", "'messages'")),
+        ({"prompt": ""}, ("5006", "'/prompt'")),
+        ({"messages": "hi"}, ("5006", "'/messages'", "'array'")),
+        ({"messages": [{"role": "user"}]}, ("5006", "'/messages/0'", "'content'")),
+        (
+            {"messages": [{"role": "user", "content": [{"type": "text", "text": "hi"}]}]},
+            ("5006", "Type mismatch of '/messages/0/content'", "'array' not in 'string'"),
+        ),
+        ({"messages": CHAT, "stream": "yes"}, ("5006", "'/stream'", "'boolean'")),
+        ({"messages": CHAT, "max_tokens": "many"}, ("5006", "'/max_tokens'", "'integer'")),
+    ],
+)
+async def test_invalid_text_generation_inputs_are_rejected(
+    ai: Any, inputs: dict[str, Any], fragments: tuple[str, ...]
+) -> None:
+    message = await expect_ai_error(ai.run(LLAMA_33_70B, inputs), *fragments)
+    assert message.startswith("AiError: 5006: Error: ")
+
+
+async def test_local_text_generation_never_calls_the_offered_tools(ai: Any, backend: str) -> None:
+    """A real model may call a tool here; the local stand-in answers in text, always."""
+    local_only(backend)
+    tools = [
+        {
+            "type": "function",
+            "function": {
+                "name": "search_knowledge_base",
+                "description": "Search the knowledge base",
+                "parameters": {
+                    "type": "object",
+                    "properties": {"query": {"type": "string", "description": "what to search for"}},
+                },
+            },
+        },
+        {"name": "get_weather", "description": "Weather", "parameters": {"type": "object", "properties": {}}},
+    ]
+    result = await ai.run(LLAMA_33_70B, {"messages": CHAT, "tools": tools})
+    assert not result.get("tool_calls")
+    assert result["finish_reason"] == "stop"
+    assert result["response"] == "Liquid rocket engines burn propellant to produce thrust [1]."
+
+
+async def test_local_stream_carries_the_same_text_and_usage_as_the_plain_call(ai: Any, backend: str) -> None:
+    local_only(backend)
+    plain = await ai.run(LLAMA_31_8B, {"messages": CHAT})
+    events = [
+        json.loads(d)
+        for d in (await read_stream(await ai.run(LLAMA_31_8B, {"messages": CHAT, "stream": True})))[:-1]
+    ]
+    assert "".join(e["response"] for e in events) == plain["response"]
+    assert events[-1]["usage"] == plain["usage"]
+    assert events[-1]["finish_reason"] == "stop"
+
+
+async def test_local_cut_by_max_tokens_reports_length(ai: Any, backend: str) -> None:
+    local_only(backend)
+    result = await ai.run(LLAMA_33_70B, {"messages": CHAT, "max_tokens": 5})
+    assert result["finish_reason"] == "length"
+    assert result["response"] and "Liquid rocket engines burn propellant to produce thrust [1].".startswith(
+        result["response"]
+    )
+
+
+async def test_local_context_window_counts_prompt_plus_max_tokens(ai: Any, backend: str) -> None:
+    local_only(backend)
+    model = "@cf/mistral/mistral-7b-instruct-v0.1"
+    window = CONTEXT_WINDOWS[model]
+    prompt = [{"role": "user", "content": "hello"}]
+    used = (await ai.run(model, {"messages": prompt, "max_tokens": 1}))["usage"]["prompt_tokens"]
+    assert (await ai.run(model, {"messages": prompt, "max_tokens": window - used}))["response"]
+    await expect_ai_error(
+        ai.run(model, {"messages": prompt, "max_tokens": window - used + 1}),
+        "5021",
+        f"({window + 1}) exceeded this model context window limit ({window})",
+    )
+
+
+async def test_local_text_generation_rejects_unknown_roles_and_properties(ai: Any, backend: str) -> None:
+    local_only(backend)
+    await expect_ai_error(
+        ai.run(LLAMA_33_70B, {"messages": [{"role": "human", "content": "hi"}]}),
+        "5006",
+        "enum human not in system,user,assistant,tool at '/messages/0/role'",
+    )
+    await expect_ai_error(
+        ai.run(LLAMA_33_70B, {"messages": CHAT, "response_format": {"type": "json_object"}}),
+        "5006",
+        "response_format",
+    )
+
+
+def test_local_text_generation_ids_describe_themselves_as_stand_ins(backend: str) -> None:
+    local_only(backend)
+    registry = default_registry()
+    for model in TEXT_GENERATION:
+        info = registry.info(model)
+        assert info.task == "Text Generation"
+        assert "LOCAL STAND-IN" in info.description and "not a language model" in info.description
+        described = registry.get(model).describe()
+        assert described["implementation"].startswith("LOCAL STAND-IN, not a language model: extractive")
+        assert described["context_window"] == CONTEXT_WINDOWS[model]
+    assert EXTRACTIVE_RESPONDER in TEXT_GENERATION

@@ -5,6 +5,8 @@
 - :class:`EmbeddingModel` — bge-shaped embeddings from WordLlama (local stand-ins for the bge ids,
   mapped isometrically to their dimensions; see :mod:`.embeddings`).
 - :class:`Reranker` — a cosine stand-in for ``@cf/baai/bge-reranker-base``.
+- :class:`ExtractiveResponder` — the text-generation stand-in (quotes its prompt's sources; not an LLM)
+  behind the configured ``@cf/...`` chat ids and ``@local/extractive-responder``.
 - :func:`count_tokens` — the token count the local input limit uses, for chunker tests.
 - :class:`AiLimits` — 100 texts per call, 512 input tokens; tests may lower them.
 
@@ -29,6 +31,14 @@ from .registry import (
     default_registry,
 )
 from .reranker import Reranker
+from .textgen import (
+    CONTEXT_WINDOWS,
+    EXTRACTIVE_RESPONDER,
+    LLAMA_31_8B,
+    LLAMA_33_70B,
+    MISTRAL_7B,
+    ExtractiveResponder,
+)
 from .wordllama_base import ModelFilesMissingError, StaticEmbedder, load_wordllama
 
 __all__ = [
@@ -36,11 +46,17 @@ __all__ = [
     "BGE_LARGE",
     "BGE_RERANKER",
     "BGE_SMALL",
+    "CONTEXT_WINDOWS",
+    "EXTRACTIVE_RESPONDER",
+    "LLAMA_31_8B",
+    "LLAMA_33_70B",
+    "MISTRAL_7B",
     "POOLINGS",
     "WORDLLAMA",
     "AiLimits",
     "AiModel",
     "EmbeddingModel",
+    "ExtractiveResponder",
     "LocalAi",
     "ModelFilesMissingError",
     "ModelInfo",

@@ -7,9 +7,11 @@ lists the ids this runtime serves, so a worker configured with a model the local
 fails at its first call with a clear reason instead of returning made-up output.
 
 :func:`default_registry` is what the local host binds as ``env.AI``: the three bge embedding stand-ins,
-the WordLlama base model under its own name, and the reranker stand-in. No text-generation (LLM) id is
-registered: nothing that ships in a wheel can stand in for one honestly yet. To add a model (an LLM
-stand-in later), write a class with ``task``, ``run`` and ``describe`` and register it here.
+the WordLlama base model under its own name, the reranker stand-in, and the text-generation ids the
+workers are configured with plus ``@local/extractive-responder``, all served by the extractive responder
+(:mod:`.textgen`: a LOCAL STAND-IN that quotes its prompt's sources, not a language model; no LLM small
+and fast enough ships in a wheel yet). To add a model, write a class with ``task``, ``run`` and
+``describe`` and register it here.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from edgerag_local.errors import AiError
 from .embeddings import AiLimits, EmbeddingModel
 from .reranker import Reranker
 from .schema import NO_SUCH_MODEL
+from .textgen import CONTEXT_WINDOWS, EXTRACTIVE_RESPONDER, ExtractiveResponder
 from .wordllama_base import StaticEmbedder, load_wordllama
 
 __all__ = [
@@ -137,6 +140,15 @@ def default_registry(
         "LOCAL STAND-IN for bge-reranker-base, not a cross-encoder: (1 + cosine) / 2 between WordLlama "
         "vectors of the query and each context",
     )
+    for model_id, window in CONTEXT_WINDOWS.items():
+        name = "the extractive responder" if model_id == EXTRACTIVE_RESPONDER else model_id.rsplit("/", 1)[-1]
+        registry.register(
+            model_id,
+            ExtractiveResponder(model_id, context_window=window),
+            f"LOCAL STAND-IN for {name}, not a language model: quotes the prompt's [n]-marked source "
+            f"sentences that best match the question (BM25), cited; never calls tools; "
+            f"{window}-token context window",
+        )
     return registry
 
 
