@@ -62,6 +62,9 @@ _SENTENCE_END = re.compile(
     r"(?<![.!?…])[.!?…]++[\"'”’)\]]*+(?=\s++(?![a-z]))|[。！？]+|\n"  # noqa: RUF001
 )
 _WORD = re.compile(r"\S+")
+# Texts this short are counted once per chunk_text call (counters are functions of the text alone).
+_MEMO_CHARS = 24
+_MEMO_ENTRIES = 4096
 _SPACES = re.compile(r"\s*")
 
 
@@ -155,6 +158,7 @@ class _Chunker:
         self._sentence_starts: list[int] = []
         # Spans counted while packing the current chunk (the searches revisit them).
         self._counts: dict[tuple[int, int], int] = {}
+        self._memo: dict[str, int] = {}
         # Length of the last piece cut from an over-long word: the first guess for the next piece.
         self._piece_length = 0
 
@@ -189,42 +193,64 @@ class _Chunker:
             tokens = self._counts[key] = self.count(self.text[start:end])
         return tokens
 
+    def _count_piece(self, piece: str) -> int:
+        """Count a paragraph, sentence or word: short ones repeat ("the", "a\n\n..."), so remember them."""
+        if len(piece) > _MEMO_CHARS:
+            return self.count(piece)
+        tokens = self._memo.get(piece)
+        if tokens is None:
+            if len(self._memo) >= _MEMO_ENTRIES:
+                self._memo.clear()
+            tokens = self._memo[piece] = self.count(piece)
+        return tokens
+
     def _fits(self, start: int, end: int) -> bool:
         return self._count(start, end) <= self.settings.max_tokens
 
     # -- pass 1: units -----------------------------------------------------------------------------
 
     def _make_units(self) -> Iterator[_Unit]:
-        for start, end, tokens, ends_sentence in self._spans():
-            self._cost += tokens - self.overhead
-            yield _Unit(start, end, tokens, self._cost, ends_sentence)
-
-    def _spans(self) -> Iterator[tuple[int, int, int, bool]]:
+        text, max_tokens, overhead = self.text, self.settings.max_tokens, self.overhead
+        count, sentence_starts = self._count_piece, self._sentence_starts
         position = 0
-        for match in _PARAGRAPH_BREAK.finditer(self.text):
-            yield from self._paragraph(position, match.start())
-            position = match.end()
-        yield from self._paragraph(position, len(self.text))
+        # The paragraph loop and the common case (a one-sentence paragraph that fits) are inline:
+        # with many tiny paragraphs the per-unit overhead is what costs time.
+        for match in chain(_PARAGRAPH_BREAK.finditer(text), (None,)):
+            if match is None:
+                trimmed = self._trim(position, len(text))
+            else:
+                trimmed = self._trim(position, match.start())
+                position = match.end()
+            if trimmed is None:
+                continue
+            start, end = trimmed
+            single = _SENTENCE_END.search(text, start, end) is None
+            if single:
+                tokens = count(text[start:end])
+                if tokens <= max_tokens:
+                    sentence_starts.append(start)
+                    self._cost += tokens - overhead
+                    yield _Unit(start, end, tokens, self._cost, True)
+                    continue
+                spans = self._paragraph(start, end, tokens)
+            else:
+                spans = self._paragraph(start, end, None)
+            for s_start, s_end, tokens, ends_sentence in spans:
+                self._cost += tokens - overhead
+                yield _Unit(s_start, s_end, tokens, self._cost, ends_sentence)
 
-    def _paragraph(self, start: int, end: int) -> Iterator[tuple[int, int, int, bool]]:
-        trimmed = self._trim(start, end)
-        if trimmed is None:
+    def _paragraph(self, start: int, end: int, single: int | None) -> Iterator[tuple[int, int, int, bool]]:
+        """The units of a paragraph that is not one sentence that fits (``single``: the count of a
+        paragraph that is one sentence)."""
+        max_tokens, count, text = self.settings.max_tokens, self._count_piece, self.text
+        if single is not None:
+            self._sentence_starts.append(start)
+            yield from self._words(start, end, single)
             return
-        start, end = trimmed
-        max_tokens, count, text = self.settings.max_tokens, self.count, self.text
         # Count the sentences first and the whole paragraph only if their sum says it may fit: long
         # paragraphs are then counted once, not twice, and counting stops as soon as the sum is over
         # (a monotone counter's terms are never negative). A wrong "no" only costs a preference (the
         # packer still puts the sentences together if they fit), never a limit.
-        if _SENTENCE_END.search(text, start, end) is None:
-            # One sentence (the common short paragraph): count it once, not as sentence and paragraph.
-            self._sentence_starts.append(start)
-            tokens = count(text[start:end])
-            if tokens <= max_tokens:
-                yield start, end, tokens, True
-            else:
-                yield from self._words(start, end, tokens)
-            return
         sentences = self._sentences(start, end)
         counted: list[tuple[int, int, int]] = []
         predicted = self.overhead
@@ -263,7 +289,7 @@ class _Chunker:
             w_start, w_end = word.span()
             ends_sentence = w_end == end
             if (w_start, w_end) != (start, end):
-                tokens = self.count(self.text[w_start:w_end])
+                tokens = self._count_piece(self.text[w_start:w_end])
             if tokens <= self.settings.max_tokens:
                 yield w_start, w_end, tokens, ends_sentence
                 continue
@@ -339,7 +365,9 @@ class _Chunker:
 
     def _extend(self, start: int, first: int) -> int:
         """The last unit index such that ``text[start:units[last].end]`` fits (``first`` at least)."""
-        head = self._count(start, self._unit(first).end)
+        unit = self._unit(first)
+        head = unit.tokens if start == unit.start else self._count(start, unit.end)
+        self._counts[start, unit.end] = head
         if head > self.settings.max_tokens:
             return first  # an over-long unit (possible with a custom counter) stands alone
 
