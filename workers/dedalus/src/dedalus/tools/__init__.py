@@ -1,0 +1,42 @@
+"""dedalus's tools and their registry (:mod:`dedalus.tools.registry`).
+
+:func:`all_tools` lists every tool; :func:`build_registry` makes the registry the service uses. Each
+tool reads who the call is for from the :class:`~dedalus.turns.ToolContext` only, never from its
+arguments. To add a tool: write its module (a ``Tool`` and its coroutine), list it in
+:func:`all_tools`, and add its two-tenant test to tests/integration/test_tools_isolation.py.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from dedalus.tools.knowledge import SEARCH_KNOWLEDGE_BASE, TAG_DOCUMENT
+from dedalus.tools.language import CLASSIFY_INTENT, EXTRACT_ENTITIES, SUMMARIZE
+from dedalus.tools.registry import Tool, ToolError, ToolNotAllowedError, ToolOutcome, ToolRegistry
+from dedalus.tools.user import GET_USER_CONTEXT
+
+__all__ = [
+    "Tool",
+    "ToolError",
+    "ToolNotAllowedError",
+    "ToolOutcome",
+    "ToolRegistry",
+    "all_tools",
+    "build_registry",
+]
+
+
+def all_tools() -> list[Tool]:
+    return [
+        SEARCH_KNOWLEDGE_BASE,
+        SUMMARIZE,
+        EXTRACT_ENTITIES,
+        CLASSIFY_INTENT,
+        TAG_DOCUMENT,
+        GET_USER_CONTEXT,
+    ]
+
+
+def build_registry(*, timer: Callable[[], float] = time.perf_counter) -> ToolRegistry:
+    return ToolRegistry(all_tools(), timer=timer)
