@@ -101,6 +101,7 @@ class FakeProvider:
         self._script: deque[Reply] = deque()
         self._server: asyncio.Server | None = None
         self._closed = asyncio.Event()
+        self._arrived = asyncio.Event()
         self._tasks: set[asyncio.Task[Any]] = set()
 
     # -- scripting ------------------------------------------------------------------------------
@@ -109,6 +110,12 @@ class FakeProvider:
         """Queue replies; each request takes the next one, whatever its path."""
         self._script.extend(replies)
         return self
+
+    async def wait_for_requests(self, count: int = 1) -> None:
+        """Return once ``count`` requests have been received (wrap it in the test's own timeout)."""
+        while len(self.requests) < count:
+            self._arrived.clear()
+            await self._arrived.wait()
 
     @property
     def pending(self) -> int:
@@ -166,6 +173,7 @@ class FakeProvider:
                 if request is None:
                     break
                 self.requests.append(request)
+                self._arrived.set()
                 reply = self._script.popleft() if self._script else _UNSCRIPTED
                 keep_alive = await self._serve(reply, writer)
                 if not keep_alive or request.headers.get("connection", "").lower() == "close":
