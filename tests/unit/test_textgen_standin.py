@@ -134,7 +134,8 @@ def test_a_prompt_at_the_window_is_accepted_and_one_past_it_is_5021() -> None:
     model = ExtractiveResponder("@local/test", context_window=100)
     messages = [{"role": "user", "content": "hi"}]
     room = 100 - prompt_tokens(messages)
-    assert model.run({"messages": messages, "max_tokens": room})["response"]
+    result: Any = model.run({"messages": messages, "max_tokens": room})
+    assert result["response"]
     with pytest.raises(AiError, match=r"^AiError: 5021: .*\(101\) exceeded this model context window limit"):
         model.run({"messages": messages, "max_tokens": room + 1})
 
