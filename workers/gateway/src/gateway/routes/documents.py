@@ -1,161 +1,164 @@
-"""Documents: upload (multipart file or JSON text), list, get, delete.
+"""Documents: upload (multipart file or JSON text, one or a batch), list, get, delete.
 
 Upload order keeps "nothing half-written": the original goes to R2, then the D1 row (``queued``), then
 the ingest message; if a later step fails the earlier ones are undone before the error is returned.
 Delete removes vectors, then the R2 object, then the D1 row (chunks and FTS rows cascade), so a
 failure part-way leaves the document visible and a repeated DELETE finishes the job.
+
+What is accepted, and what is refused before anything is stored, is :mod:`gateway.uploads`.
+
+Duplicates: uploading bytes the tenant already has (same SHA-256, a document that has not failed)
+stores nothing and answers 200 with that document and ``"duplicate": true``; ``?allow_duplicate=true``
+stores a copy anyway. D1's unique index settles two identical uploads racing each other (one
+document; the other request gets it as its duplicate). Another tenant's identical file is never a
+duplicate. In a batch, each item is judged against the tenant's documents and the items before it.
 """
 
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
-import json
 import logging
+import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from edgerag.contracts.ingest import IngestMessage
-from edgerag.extract import UnsupportedContentType, default_registry
 from edgerag.ids import chunk_id, new_id
-from edgerag.problems import (
-    BadRequest,
-    PayloadTooLarge,
-    ServiceUnavailable,
-    UnsupportedMediaType,
-    ValidationFailed,
-)
+from edgerag.problems import BadRequest, Conflict, ServiceUnavailable
 from edgerag.store.d1 import now_iso
 from edgerag.store.documents import DocumentRecord, DocumentStore
 from edgerag.store.tenants import Principal
-from fastapi import APIRouter, Depends, Query, Request, Response
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from starlette.datastructures import UploadFile
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from pydantic import BaseModel, Field
+from starlette.convertors import StringConvertor, register_url_convertor
 
 from gateway.deps import READER, WRITER, get_env, get_settings
+from gateway.openapi import problems
 from gateway.settings import GatewaySettings
+from gateway.uploads import BATCH_BODY, UPLOAD_BODY, Upload, read_batch, read_upload
+
+# What edgerag.ids.new_id("doc") makes. Routing on it keeps "/v1/documents/batch" from also matching
+# "/{document_id}" (so a wrong method there answers 405 with Allow: POST, not GET and DELETE too).
+DOCUMENT_ID = "doc_[0-9a-z]{26}"
+
+
+class _DocumentIdConvertor(StringConvertor):
+    regex = DOCUMENT_ID
+
+
+register_url_convertor("document_id", _DocumentIdConvertor())
+_DOCUMENT_ID_PARAM = Path(
+    description="a document id (doc_ + 26 characters); any other path is a 404",
+    json_schema_extra={"pattern": f"^{DOCUMENT_ID}$"},
+)
 
 router = APIRouter(prefix="/v1/documents", tags=["documents"])
 log = logging.getLogger("edgerag.gateway")
 
-_MULTIPART_OVERHEAD = 64 * 1024  # boundaries and form fields around the file itself
+Status = Literal["queued", "processing", "ready", "failed"]
 
 
-class TextDocument(BaseModel):
-    """A document sent as JSON text."""
+class Document(BaseModel):
+    id: str = Field(description="doc_ + 26 characters, time-sortable")
+    title: str
+    filename: str | None = Field(description="the uploaded file's name (null for JSON text)")
+    content_type: str = Field(
+        description="what the text is extracted as, with the declared charset if any "
+        "(text/plain; charset=shift_jis)"
+    )
+    size_bytes: int = Field(ge=0, description="size of the stored original")
+    sha256: str = Field(description="SHA-256 of the stored original, hex (the duplicate check's key)")
+    status: Status = Field(description="queued -> processing -> ready | failed")
+    error: str | None = Field(description="why ingestion failed (failed only)")
+    chunk_count: int = Field(ge=0, description="indexed passages (ready only)")
+    metadata: dict[str, Any] = Field(description="the client's key/value pairs")
+    created_at: str = Field(description="ISO-8601 UTC, e.g. 2026-01-02T03:04:05.678Z")
+    updated_at: str
 
-    model_config = ConfigDict(extra="forbid")
-    title: str = Field(min_length=1, max_length=500)
-    text: str = Field(min_length=1)
-    content_type: Literal["text/plain", "text/markdown"] = "text/plain"
-    metadata: dict[str, str | int | float | bool] = Field(default_factory=dict, max_length=32)
+    @classmethod
+    def of(cls, record: DocumentRecord) -> Document:
+        return cls.model_validate(record.to_public())
 
 
-def _base_type(content_type: str | None) -> str:
-    return (content_type or "").split(";", 1)[0].strip().lower()
+class UploadAccepted(BaseModel):
+    document: Document
+    status_url: str = Field(description="poll it until status is ready or failed")
+    duplicate: bool = Field(
+        description="true: the tenant already had these bytes; this is that document and nothing new "
+        "was stored (send ?allow_duplicate=true to store a copy)"
+    )
 
 
-def _document_type(declared: str | None, filename: str | None) -> str:
-    """The extractable content type (aliases such as text/x-markdown resolved, untyped files sniffed)."""
-    try:
-        return default_registry().resolve(declared, filename)
-    except UnsupportedContentType as exc:
-        raise UnsupportedMediaType(str(exc)) from exc
+class BatchAccepted(BaseModel):
+    documents: list[Document] = Field(
+        description="one per item of the request, in order; a duplicate's entry is the document it "
+        "duplicates (an existing one, or an earlier item of the same batch)"
+    )
+    duplicates: list[int] = Field(description="indexes of the items that were duplicates")
 
 
-async def _read_upload(request: Request, limit: int) -> tuple[bytes, str, str | None, str, dict[str, Any]]:
-    """(data, title, filename, content_type, metadata) from a multipart or JSON request."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit + _MULTIPART_OVERHEAD:
-        raise PayloadTooLarge(f"the upload is {declared} bytes; the limit is {limit} bytes")
-    kind = _base_type(request.headers.get("content-type"))
-    if kind == "application/json":
-        try:
-            doc = TextDocument.model_validate_json(await request.body())
-        except ValidationError as exc:
-            raise ValidationFailed.from_pydantic(exc) from exc
-        data = doc.text.encode("utf-8")
-        return data, doc.title, None, doc.content_type, dict(doc.metadata)
-    if kind == "multipart/form-data":
-        async with request.form(max_files=1, max_fields=8, max_part_size=limit + 1) as form:
-            upload = form.get("file")
-            if not isinstance(upload, UploadFile):
-                raise BadRequest("multipart uploads need a 'file' part")
-            data = await upload.read(limit + 1)
-            content_type = _document_type(upload.content_type, upload.filename)
-            filename = upload.filename
-            title_field = form.get("title")
-            raw_metadata = form.get("metadata")
-        title = (
-            title_field if isinstance(title_field, str) and title_field.strip() else (filename or "untitled")
-        )
-        metadata: dict[str, Any] = {}
-        if isinstance(raw_metadata, str) and raw_metadata.strip():
-            try:
-                metadata = json.loads(raw_metadata)
-            except json.JSONDecodeError as exc:
-                raise BadRequest(f"'metadata' must be a JSON object: {exc}") from exc
-            if not isinstance(metadata, dict):
-                raise BadRequest("'metadata' must be a JSON object")
-        return data, title.strip()[:500], filename, content_type, metadata
-    raise UnsupportedMediaType("send multipart/form-data with a 'file' part, or application/json text")
+class DocumentList(BaseModel):
+    documents: list[Document] = Field(description="newest first")
+    next_cursor: str | None = Field(description="pass as ?cursor= for the next page; null on the last")
+
+
+_ALLOW_DUPLICATE = Query(
+    False, description="store the upload even if the tenant already has a document with the same bytes"
+)
+_DUPLICATE = {"description": "A duplicate: the existing document; nothing was stored"}
 
 
 @dataclass(frozen=True)
-class _Upload:
-    data: bytes
-    title: str
-    filename: str | None
-    content_type: str
-    metadata: dict[str, Any]
+class _Stored:
+    record: DocumentRecord
+    message: IngestMessage | None  # None: a duplicate, nothing to enqueue or undo
 
 
-def _check_size(upload: _Upload, limit: int, where: str = "the document") -> None:
-    if len(upload.data) > limit:
-        raise PayloadTooLarge(f"{where} exceeds the {limit}-byte limit")
-    if not upload.data.strip():
-        raise ValidationFailed(
-            f"{where} is empty", errors=[{"loc": ["body"], "msg": "empty", "type": "empty"}]
+async def _store(env: Any, tenant: str, upload: Upload, sha256: str, dedup: bool) -> _Stored:
+    """R2 object, then the D1 row; undoes the object if the row fails or loses a duplicate race."""
+    store = DocumentStore(env.DB)
+    for _ in range(3):  # a lost race whose winner then failed (or was deleted) may be retried
+        if dedup and (existing := await store.find_duplicate(tenant, sha256)) is not None:
+            return _Stored(existing, None)
+        document_id = new_id("doc")
+        r2_key = f"tenants/{tenant}/documents/{document_id}/original"
+        await env.FILES.put(
+            r2_key,
+            upload.data,
+            httpMetadata={"contentType": upload.content_type},
+            customMetadata={"tenant_id": tenant, "document_id": document_id},
         )
-
-
-async def _store(env: Any, tenant: str, upload: _Upload) -> tuple[DocumentRecord, IngestMessage]:
-    """R2 object, then the D1 row; undoes the object if the row fails."""
-    document_id = new_id("doc")
-    r2_key = f"tenants/{tenant}/documents/{document_id}/original"
-    sha256 = hashlib.sha256(upload.data).hexdigest()
-    await env.FILES.put(
-        r2_key,
-        upload.data,
-        httpMetadata={"contentType": upload.content_type},
-        customMetadata={"tenant_id": tenant, "document_id": document_id},
-    )
-    try:
-        record = await DocumentStore(env.DB).create(
-            document_id=document_id,
+        try:
+            record = await store.create(
+                document_id=document_id,
+                tenant_id=tenant,
+                title=upload.title,
+                filename=upload.filename,
+                content_type=upload.content_type,
+                size_bytes=len(upload.data),
+                r2_key=r2_key,
+                sha256=sha256,
+                metadata=upload.metadata,
+                dedup=dedup,
+            )
+        except Exception:
+            await env.FILES.delete(r2_key)
+            raise
+        if record is None:  # an identical upload committed first: answer with its document
+            await env.FILES.delete(r2_key)
+            continue
+        message = IngestMessage(
+            v=1,
             tenant_id=tenant,
-            title=upload.title,
-            filename=upload.filename,
-            content_type=upload.content_type,
-            size_bytes=len(upload.data),
+            document_id=document_id,
             r2_key=r2_key,
+            content_type=upload.content_type,
             sha256=sha256,
-            metadata=upload.metadata,
+            enqueued_at=now_iso(),
         )
-    except Exception:
-        await env.FILES.delete(r2_key)
-        raise
-    message = IngestMessage(
-        v=1,
-        tenant_id=tenant,
-        document_id=document_id,
-        r2_key=r2_key,
-        content_type=upload.content_type,
-        sha256=sha256,
-        enqueued_at=now_iso(),
-    )
-    return record, message
+        return _Stored(record, message)
+    raise Conflict("identical uploads kept colliding; try again")
 
 
 async def _undo(env: Any, tenant: str, records: list[DocumentRecord]) -> None:
@@ -165,76 +168,100 @@ async def _undo(env: Any, tenant: str, records: list[DocumentRecord]) -> None:
         await env.FILES.delete(record.r2_key)
 
 
-async def _store_and_enqueue(env: Any, tenant: str, uploads: list[_Upload]) -> list[DocumentRecord]:
-    """Store every upload and enqueue one ingest message each; all or nothing."""
-    stored: list[tuple[DocumentRecord, IngestMessage]] = []
+async def _store_and_enqueue(
+    env: Any, tenant: str, uploads: list[Upload], allow_duplicate: bool
+) -> list[_Stored]:
+    """Store every upload (or find its duplicate) and enqueue one message per new one; all or nothing."""
+    results: list[_Stored] = []
     try:
         for upload in uploads:
-            stored.append(await _store(env, tenant, upload))
+            sha256 = hashlib.sha256(upload.data).hexdigest()
+            results.append(await _store(env, tenant, upload, sha256, dedup=not allow_duplicate))
     except Exception:
-        await _undo(env, tenant, [record for record, _ in stored])
+        await _undo(env, tenant, [r.record for r in results if r.message is not None])
         raise
+    messages = [r.message for r in results if r.message is not None]
     try:
-        if len(stored) == 1:
-            await env.INGEST_QUEUE.send(stored[0][1].to_body(), contentType="json")
-        else:
+        if len(messages) == 1:
+            await env.INGEST_QUEUE.send(messages[0].to_body(), contentType="json")
+        elif messages:
             await env.INGEST_QUEUE.sendBatch(
-                [{"body": message.to_body(), "contentType": "json"} for _, message in stored]
+                [{"body": message.to_body(), "contentType": "json"} for message in messages]
             )
     except Exception as exc:
-        log.exception("could not enqueue %d document(s)", len(stored))
-        await _undo(env, tenant, [record for record, _ in stored])
+        log.exception("could not enqueue %d document(s)", len(messages))
+        await _undo(env, tenant, [r.record for r in results if r.message is not None])
         raise ServiceUnavailable("the ingestion queue is unavailable; nothing was stored, try again") from exc
-    return [record for record, _ in stored]
+    return results
 
 
-@router.post("", status_code=202)
+@router.post(
+    "",
+    status_code=202,
+    responses={
+        200: {"model": UploadAccepted, **_DUPLICATE},
+        **problems(400, 401, 403, 409, 413, 415, 422, 429, 503),
+    },
+    openapi_extra=UPLOAD_BODY,
+)
 async def upload_document(
     request: Request,
+    response: Response,
+    allow_duplicate: bool = _ALLOW_DUPLICATE,
     principal: Principal = Depends(WRITER),
     env: Any = Depends(get_env),
     settings: GatewaySettings = Depends(get_settings),
-) -> dict[str, Any]:
-    upload = _Upload(*await _read_upload(request, settings.max_upload_bytes))
-    _check_size(upload, settings.max_upload_bytes)
-    (record,) = await _store_and_enqueue(env, principal.tenant_id, [upload])
-    return {"document": record.to_public(), "status_url": f"/v1/documents/{record.id}"}
+) -> UploadAccepted:
+    """Upload one document: a multipart file, or JSON text. 202: queued for ingestion; 200: a duplicate.
+
+    Refused before anything is stored: a file whose bytes are not text (415, naming what it is), a
+    type the extractors do not know (415), text that does not decode in its declared charset, UTF-8 by
+    default (422).
+    """
+    upload = await read_upload(request, settings.max_upload_bytes)
+    (stored,) = await _store_and_enqueue(env, principal.tenant_id, [upload], allow_duplicate)
+    if stored.message is None:
+        response.status_code = 200
+    return UploadAccepted(
+        document=Document.of(stored.record),
+        status_url=f"/v1/documents/{stored.record.id}",
+        duplicate=stored.message is None,
+    )
 
 
-MAX_BATCH_DOCUMENTS = 100  # one queue sendBatch holds at most 100 messages
-
-
-class DocumentBatch(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    documents: list[TextDocument] = Field(min_length=1, max_length=MAX_BATCH_DOCUMENTS)
-
-
-@router.post("/batch", status_code=202)
+@router.post(
+    "/batch",
+    status_code=202,
+    responses={
+        200: {"model": BatchAccepted, "description": "Every item was a duplicate; nothing was stored"},
+        **problems(401, 403, 409, 413, 415, 422, 429, 503),
+    },
+    openapi_extra=BATCH_BODY,
+)
 async def upload_documents(
     request: Request,
+    response: Response,
+    allow_duplicate: bool = _ALLOW_DUPLICATE,
     principal: Principal = Depends(WRITER),
     env: Any = Depends(get_env),
     settings: GatewaySettings = Depends(get_settings),
-) -> dict[str, Any]:
+) -> BatchAccepted:
     """Up to 100 JSON text documents in one request (bulk ingestion); all are accepted or none."""
-    if _base_type(request.headers.get("content-type")) != "application/json":
-        raise UnsupportedMediaType('send application/json: {"documents": [{"title", "text"}, ...]}')
-    declared = request.headers.get("content-length")
-    limit = settings.max_upload_bytes * 2
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLarge(f"a batch request may carry at most {limit} bytes")
-    try:
-        batch = DocumentBatch.model_validate_json(await request.body())
-    except ValidationError as exc:
-        raise ValidationFailed.from_pydantic(exc) from exc
-    uploads = [
-        _Upload(doc.text.encode("utf-8"), doc.title, None, doc.content_type, dict(doc.metadata))
-        for doc in batch.documents
-    ]
-    for index, upload in enumerate(uploads):
-        _check_size(upload, settings.max_upload_bytes, f"documents[{index}]")
-    records = await _store_and_enqueue(env, principal.tenant_id, uploads)
-    return {"documents": [r.to_public() for r in records]}
+    uploads = await read_batch(request, settings.max_upload_bytes)
+    results = await _store_and_enqueue(env, principal.tenant_id, uploads, allow_duplicate)
+    # An item identical to an earlier one finds it through D1 like any other duplicate.
+    if all(r.message is None for r in results):
+        response.status_code = 200
+    return BatchAccepted(
+        documents=[Document.of(r.record) for r in results],
+        duplicates=[index for index, r in enumerate(results) if r.message is None],
+    )
+
+
+# A cursor is base64url("<created_at>|<document id>") of the last item of the previous page.
+# Matched with fullmatch: "$" would also accept a trailing newline.
+_CURSOR_TEXT = re.compile(r"[A-Za-z0-9_-]{1,200}")
+_CURSOR_SHAPE = re.compile(rf"(\d{{4}}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{{3}}Z)\|({DOCUMENT_ID})")
 
 
 def _encode_cursor(created_at: str, document_id: str) -> str:
@@ -242,25 +269,32 @@ def _encode_cursor(created_at: str, document_id: str) -> str:
 
 
 def _decode_cursor(cursor: str) -> tuple[str, str]:
+    """(created_at, id) from a cursor this API issued; anything else is a 400."""
+    invalid = BadRequest("the cursor is not one this API returned; start again without one")
+    if not _CURSOR_TEXT.fullmatch(cursor):
+        raise invalid
     try:
-        created_at, _, document_id = (
-            base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode().partition("|")
-        )
-    except (binascii.Error, UnicodeDecodeError) as exc:
-        raise BadRequest("the cursor is not one this API returned") from exc
-    if not created_at or not document_id:
-        raise BadRequest("the cursor is not one this API returned")
-    return created_at, document_id
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("ascii")
+    except ValueError as exc:  # binascii.Error and UnicodeDecodeError are ValueErrors
+        raise invalid from exc
+    shape = _CURSOR_SHAPE.fullmatch(text)
+    if shape is None:
+        raise invalid
+    return shape.group(1), shape.group(2)
 
 
-@router.get("")
+@router.get("", responses=problems(400, 401, 403, 422, 429))
 async def list_documents(
     limit: int = Query(20, ge=1, le=100),
-    cursor: str | None = Query(None, max_length=200),
-    status: Literal["queued", "processing", "ready", "failed"] | None = None,
+    cursor: str | None = Query(
+        None,
+        description="next_cursor of the previous page (any other value is a 400)",
+        json_schema_extra={"pattern": "^[A-Za-z0-9_-]*$"},
+    ),
+    status: Status | None = Query(None, description="only documents in this state"),
     principal: Principal = Depends(READER),
     env: Any = Depends(get_env),
-) -> dict[str, Any]:
+) -> DocumentList:
     after = _decode_cursor(cursor) if cursor else None
     page = await DocumentStore(env.DB).list_page(
         principal.tenant_id, limit=limit + 1, after=after, status=status
@@ -268,19 +302,19 @@ async def list_documents(
     more = len(page) > limit
     page = page[:limit]
     next_cursor = _encode_cursor(page[-1].created_at, page[-1].id) if more and page else None
-    return {"documents": [d.to_public() for d in page], "next_cursor": next_cursor}
+    return DocumentList(documents=[Document.of(d) for d in page], next_cursor=next_cursor)
 
 
-@router.get("/{document_id}")
+@router.get("/{document_id:document_id}", responses=problems(401, 403, 404, 429))
 async def get_document(
-    document_id: str, principal: Principal = Depends(READER), env: Any = Depends(get_env)
-) -> dict[str, Any]:
-    return (await DocumentStore(env.DB).get(principal.tenant_id, document_id)).to_public()
+    document_id: str = _DOCUMENT_ID_PARAM, principal: Principal = Depends(READER), env: Any = Depends(get_env)
+) -> Document:
+    return Document.of(await DocumentStore(env.DB).get(principal.tenant_id, document_id))
 
 
-@router.delete("/{document_id}", status_code=204)
+@router.delete("/{document_id:document_id}", status_code=204, responses=problems(401, 403, 404, 429))
 async def delete_document(
-    document_id: str, principal: Principal = Depends(WRITER), env: Any = Depends(get_env)
+    document_id: str = _DOCUMENT_ID_PARAM, principal: Principal = Depends(WRITER), env: Any = Depends(get_env)
 ) -> Response:
     store = DocumentStore(env.DB)
     record = await store.get(principal.tenant_id, document_id)
