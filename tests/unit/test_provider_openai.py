@@ -356,6 +356,19 @@ async def test_a_stream_is_read_incrementally(fake: FakeProvider, provider: Open
     assert rest[0] == TextDelta("second") and rest[-1] == FinishPart("stop")
 
 
+async def test_a_stalled_stream_is_ended_by_the_callers_timeout_and_releases_the_connection(
+    fake: FakeProvider, provider: OpenAICompatibleProvider
+) -> None:
+    fake.reply(Stream([sse(openai_chunks(["a"])[1])], end="stall"))
+    stream = provider.stream(ask())
+    assert await asyncio.wait_for(anext(stream), GUARD) == TextDelta("a")
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(anext(stream), 0.05)  # the per-chunk timeout the resilience layer applies
+    with pytest.raises(StopAsyncIteration):
+        await anext(stream)  # the cancelled stream is finished, not resumable ...
+    await asyncio.wait_for(fake.wait_for_hangups(1), GUARD)  # ... and its connection was closed
+
+
 # -- stream failures ----------------------------------------------------------------------------
 
 
@@ -443,6 +456,24 @@ async def test_retry_after_ms_wins_over_retry_after(
 ) -> None:
     fake.reply(error_reply(429, headers={"retry-after-ms": "1500", "retry-after": "2"}))
     assert (await failure(provider.complete(ask()))).retry_after == 1.5
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [
+        ({"retry-after": "soon"}, None),
+        ({"retry-after": "-3"}, None),
+        ({"retry-after": "Wed, 21 Oct 2015 07:28:00 GMT"}, 0.0),  # a date in the past: retry now
+        ({"retry-after-ms": "x", "retry-after": "4"}, 4.0),
+        ({}, None),
+    ],
+)
+async def test_unusable_retry_after_values_are_ignored(
+    fake: FakeProvider, provider: OpenAICompatibleProvider, headers: dict[str, str], expected: float | None
+) -> None:
+    fake.reply(error_reply(429, headers=headers))
+    error = await failure(provider.complete(ask()))
+    assert (error.kind, error.retry_after) == (FailureKind.RATE_LIMITED, expected)
 
 
 @pytest.mark.parametrize(

@@ -98,10 +98,11 @@ class FakeProvider:
     def __init__(self) -> None:
         self.requests: list[RecordedRequest] = []
         self.chunks_sent = 0  # stream pieces written so far (incrementality tests read it)
+        self.hangups = 0  # stalled replies whose client closed the connection (timeouts release it)
         self._script: deque[Reply] = deque()
         self._server: asyncio.Server | None = None
         self._closed = asyncio.Event()
-        self._arrived = asyncio.Event()
+        self._changed = asyncio.Event()
         self._tasks: set[asyncio.Task[Any]] = set()
 
     # -- scripting ------------------------------------------------------------------------------
@@ -114,8 +115,14 @@ class FakeProvider:
     async def wait_for_requests(self, count: int = 1) -> None:
         """Return once ``count`` requests have been received (wrap it in the test's own timeout)."""
         while len(self.requests) < count:
-            self._arrived.clear()
-            await self._arrived.wait()
+            self._changed.clear()
+            await self._changed.wait()
+
+    async def wait_for_hangups(self, count: int = 1) -> None:
+        """Return once clients have hung up on ``count`` stalled replies (wrap it in a timeout)."""
+        while self.hangups < count:
+            self._changed.clear()
+            await self._changed.wait()
 
     @property
     def pending(self) -> int:
@@ -173,9 +180,9 @@ class FakeProvider:
                 if request is None:
                     break
                 self.requests.append(request)
-                self._arrived.set()
+                self._changed.set()
                 reply = self._script.popleft() if self._script else _UNSCRIPTED
-                keep_alive = await self._serve(reply, writer)
+                keep_alive = await self._serve(reply, reader, writer)
                 if not keep_alive or request.headers.get("connection", "").lower() == "close":
                     break
         except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError):
@@ -186,10 +193,10 @@ class FakeProvider:
             with contextlib.suppress(ConnectionError, asyncio.CancelledError):
                 await writer.wait_closed()
 
-    async def _serve(self, reply: Reply, writer: asyncio.StreamWriter) -> bool:
+    async def _serve(self, reply: Reply, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
         """Write ``reply``; True if the connection may carry another request."""
         if isinstance(reply, Stall):
-            await self._closed.wait()
+            await self._stall(reader)
             return False
         if isinstance(reply, Respond):
             head = _head(
@@ -210,13 +217,27 @@ class FakeProvider:
                 await writer.drain()
                 self.chunks_sent += 1
         if reply.end == "stall":
-            await self._closed.wait()
+            await self._stall(reader)
             return False
         if reply.end == "drop":
             return False
         writer.write(b"0\r\n\r\n")
         await writer.drain()
         return True
+
+    async def _stall(self, reader: asyncio.StreamReader) -> None:
+        """Stay silent until the server shuts down or the client hangs up (counted in ``hangups``)."""
+        shutdown = asyncio.ensure_future(self._closed.wait())
+        hangup = asyncio.ensure_future(reader.read(1))  # b"" at EOF; a client sends nothing else here
+        try:
+            await asyncio.wait({shutdown, hangup}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (shutdown, hangup):
+                task.cancel()
+        if hangup.done() and not hangup.cancelled():
+            hangup.exception()  # EOF or a reset: either way the client went away
+            self.hangups += 1
+            self._changed.set()
 
 
 def _head(status: int, content_type: str, extra: Mapping[str, str], framing: Mapping[str, str]) -> bytes:
