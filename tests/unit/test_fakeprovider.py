@@ -149,3 +149,25 @@ async def test_status_codes_without_a_standard_phrase(fake: FakeProvider, http: 
     response = await http.request("POST", fake.base_url + "/v1/messages", headers={}, body=b"{}")
     assert response.status == 529
     assert b"overloaded_error" in await response.read()
+
+
+async def test_shutting_down_with_open_connections_reports_no_loop_errors() -> None:
+    loop = asyncio.get_running_loop()
+    reported: list[dict[str, object]] = []
+    previous = loop.get_exception_handler()
+    loop.set_exception_handler(lambda _loop, context: reported.append(context))
+    try:
+        async with HttpxClient() as client, HttpxClient() as other:
+            async with FakeProvider() as server:
+                server.reply(json_reply({}), Stream([b"x"], end="stall"), Stream([b"y", asyncio.Event()]))
+                await (await client.request("POST", server.base_url, headers={})).read()  # idle keep-alive
+                stalled = await client.request("POST", server.base_url, headers={})
+                paused = await other.request("POST", server.base_url, headers={})  # paused mid-stream
+                await anext(paused.aiter_bytes())
+            # the server has shut down with all three connections still open
+            await paused.aclose()
+            await stalled.aclose()
+            await asyncio.sleep(0)  # let the loop run the connections' done-callbacks
+    finally:
+        loop.set_exception_handler(previous)
+    assert reported == []
