@@ -278,11 +278,13 @@ class AnthropicProvider:
     def _stream_error(self, error: Any) -> ProviderError:
         kind_name = error.get("type") if isinstance(error, dict) else None
         message = error.get("message") if isinstance(error, dict) else None
-        kind = _STREAM_ERRORS.get(kind_name, FailureKind.SERVER) if isinstance(kind_name, str) else None
+        if not isinstance(kind_name, str):
+            kind_name = None
         text = f"{self._name} reported {kind_name or 'an error'} mid-stream"
         if isinstance(message, str) and message:
             text += f": {message[:300]}"
-        return ProviderError(kind or FailureKind.SERVER, text, provider=self._name)
+        kind = _STREAM_ERRORS.get(kind_name or "", FailureKind.SERVER)
+        return ProviderError(kind, text, provider=self._name)
 
 
 @dataclass
