@@ -74,9 +74,15 @@ async def two(harness: StackHarness) -> Two:
     a_doc = await upload(a, "Rocket engines", A_DOC)
     b_doc = await upload(b, "Sourdough baking", B_DOC)
     await harness.ingest()
-    await UserContextStore(harness.stack.workers["dedalus"].env.DB).put(
-        b.id, "alice", UserContext(goals=["globex alice's private goal"])
+    db = harness.stack.workers["dedalus"].env.DB
+    # Tenant A turns on the one default-off tool, so every tool is reachable and only the tenant
+    # boundary (or the schema) can stop a call.
+    await (
+        db.prepare("INSERT INTO tenant_tools (tenant_id, tool, enabled) VALUES (?1, 'ingest_document', 1)")
+        .bind(a.id)
+        .run()
     )
+    await UserContextStore(db).put(b.id, "alice", UserContext(goals=["globex alice's private goal"]))
     return Two(harness, a, b, a_doc, b_doc, Llm())
 
 
@@ -137,3 +143,20 @@ async def test_audit_rows_belong_to_the_caller(two: Two) -> None:
         (two.a.id, "search_knowledge_base", "ok"),
         (two.a.id, "summarize", "error"),
     ]
+
+
+async def test_ingest_document_files_into_the_callers_tenant_only(two: Two) -> None:
+    ok, content = await two.run(
+        "ingest_document", {"title": "Turbopumps", "text": "Turbopumps feed propellant."}
+    )
+    assert ok, content
+    document_id = json.loads(content)["document_id"]
+    assert await two.harness.ingest() == 1
+
+    assert (await two.a.client.get(f"/v1/documents/{document_id}")).json()["status"] == "ready"
+    assert (await two.b.client.get(f"/v1/documents/{document_id}")).status_code == 404
+    for tenant, expected in ((two.a, {document_id}), (two.b, set())):
+        found = (
+            await tenant.client.post("/v1/search", json={"query": "turbopumps", "mode": "keyword"})
+        ).json()
+        assert {r["document_id"] for r in found["results"]} == expected

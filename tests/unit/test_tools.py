@@ -398,3 +398,108 @@ async def test_a_tool_that_exceeds_its_timeout_is_a_timeout_result(world: World)
         not outcome.ok and outcome.outcome == "timeout" and json.loads(outcome.content)["code"] == "timeout"
     )
     assert [r["outcome"] for r in await audit_rows(world)] == ["timeout"]
+
+
+# ---------------------------------------------------------------------------------- ingest_document
+
+
+@dataclass
+class FakeR2:
+    objects: dict[str, bytes] = field(default_factory=dict)
+
+    async def put(self, key: str, data: bytes, **options: Any) -> None:
+        self.objects[key] = data
+
+    async def delete(self, key: str) -> None:
+        self.objects.pop(key, None)
+
+
+@dataclass
+class FakeQueue:
+    sent: list[Any] = field(default_factory=list)
+    down: bool = False
+
+    async def send(self, body: Any, **options: Any) -> None:
+        if self.down:
+            raise RuntimeError("queue unavailable")
+        self.sent.append(body)
+
+
+def ingest_ctx(world: World, files: FakeR2, queue: FakeQueue) -> ToolContext:
+    call = CallContext(tenant_id=world.tenant_id, key_id="key_w", scopes=["write"], request_id="req_8")
+    env = type("Env", (), {"DB": world.db, "FILES": files, "INGEST_QUEUE": queue})()
+    return ToolContext(call=call, env=env, llm=world.llm)  # type: ignore[arg-type]
+
+
+async def test_ingest_document_is_off_until_the_tenant_enables_it(world: World) -> None:
+    ctx = ingest_ctx(world, FakeR2(), FakeQueue())
+    with pytest.raises(ToolNotAllowedError) as raised:
+        await world.registry.specs(["ingest_document"], ctx)
+    assert raised.value.denied == {"ingest_document": "disabled"}
+    await run(
+        world.db,
+        "INSERT INTO tenant_tools (tenant_id, tool, enabled) VALUES (?1, 'ingest_document', 1)",
+        world.tenant_id,
+    )
+    assert [s.name for s in await world.registry.specs(["ingest_document"], ctx)] == ["ingest_document"]
+    with pytest.raises(ToolNotAllowedError):  # a read-only key may not write, enabled or not
+        await world.registry.specs(["ingest_document"], world.ctx(scopes=("read", "chat")))
+
+
+async def test_ingest_document_stores_like_an_upload_and_dedups(world: World) -> None:
+    await run(
+        world.db,
+        "INSERT INTO tenant_tools (tenant_id, tool, enabled) VALUES (?1, 'ingest_document', 1)",
+        world.tenant_id,
+    )
+    files, queue = FakeR2(), FakeQueue()
+    call = ToolCall(
+        id="c", name="ingest_document", arguments=json.dumps({"title": "Notes", "text": "Kerosene burns."})
+    )
+    first = await world.registry.run(call, ingest_ctx(world, files, queue))
+    second = await world.registry.run(call, ingest_ctx(world, files, queue))
+
+    stored = json.loads(first.content)
+    assert first.ok and stored["status"] == "queued" and stored["duplicate"] is False
+    assert json.loads(second.content) == {**stored, "duplicate": True}
+    (key,) = files.objects
+    assert key == f"tenants/{world.tenant_id}/documents/{stored['document_id']}/original"
+    assert files.objects[key] == b"Kerosene burns."
+    (message,) = queue.sent
+    assert message["tenant_id"] == world.tenant_id and message["document_id"] == stored["document_id"]
+    record = await DocumentStore(world.db).get(world.tenant_id, stored["document_id"])
+    assert (record.title, record.content_type, record.size_bytes) == ("Notes", "text/plain", 15)
+
+
+async def test_ingest_document_leaves_nothing_behind_when_the_queue_fails(world: World) -> None:
+    await run(
+        world.db,
+        "INSERT INTO tenant_tools (tenant_id, tool, enabled) VALUES (?1, 'ingest_document', 1)",
+        world.tenant_id,
+    )
+    files, queue = FakeR2(), FakeQueue(down=True)
+    call = ToolCall(
+        id="c", name="ingest_document", arguments=json.dumps({"title": "Notes", "text": "Kerosene burns."})
+    )
+    outcome = await world.registry.run(call, ingest_ctx(world, files, queue))
+
+    assert not outcome.ok and json.loads(outcome.content)["code"] == "unavailable"
+    assert files.objects == {}
+    rows = await fetch_all(
+        world.db, "SELECT id FROM documents WHERE tenant_id = ?1 AND id != 'doc_1'", world.tenant_id
+    )
+    assert rows == []
+
+
+@pytest.mark.parametrize("text", ["   \n ", "nul\x00byte"])
+async def test_ingest_document_refuses_text_the_gateway_would_refuse(world: World, text: str) -> None:
+    await run(
+        world.db,
+        "INSERT INTO tenant_tools (tenant_id, tool, enabled) VALUES (?1, 'ingest_document', 1)",
+        world.tenant_id,
+    )
+    files, queue = FakeR2(), FakeQueue()
+    call = ToolCall(id="c", name="ingest_document", arguments=json.dumps({"title": "T", "text": text}))
+    outcome = await world.registry.run(call, ingest_ctx(world, files, queue))
+    assert not outcome.ok and json.loads(outcome.content)["code"] == "invalid_arguments"
+    assert files.objects == {} and queue.sent == []

@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+from dedalus.tools.ingest import INGEST_DOCUMENT
 from dedalus.tools.knowledge import SEARCH_KNOWLEDGE_BASE, TAG_DOCUMENT
 from dedalus.tools.language import CLASSIFY_INTENT, EXTRACT_ENTITIES, SUMMARIZE
 from dedalus.tools.registry import Tool, ToolError, ToolNotAllowedError, ToolOutcome, ToolRegistry
@@ -35,6 +36,7 @@ def all_tools() -> list[Tool]:
         CLASSIFY_INTENT,
         TAG_DOCUMENT,
         GET_USER_CONTEXT,
+        INGEST_DOCUMENT,
     ]
 
 

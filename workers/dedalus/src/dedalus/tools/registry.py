@@ -274,7 +274,7 @@ class ToolRegistry:
         except ToolError as exc:
             return "error", _error(exc.message, exc.code)
         except Problem as exc:  # e.g. NotFound from a store: its detail is written to be shown
-            code = "not_found" if exc.status == 404 else "failed"
+            code = {404: "not_found", 503: "unavailable"}.get(exc.status, "failed")
             return "error", _error(exc.detail or exc.title, code)
         except TurnFailedError as exc:
             return "error", _error(f"the model call failed: {exc.error.message}", "model_failed")

@@ -17,16 +17,13 @@ duplicate. In a batch, each item is judged against the tenant's documents and th
 from __future__ import annotations
 
 import base64
-import hashlib
 import logging
 import re
-from dataclasses import dataclass
 from typing import Any, Literal
 
-from edgerag.contracts.ingest import IngestMessage
-from edgerag.ids import chunk_id, new_id
-from edgerag.problems import BadRequest, Conflict, ServiceUnavailable
-from edgerag.store.d1 import now_iso
+from edgerag.ids import chunk_id
+from edgerag.intake import StoredDocument, store_and_enqueue
+from edgerag.problems import BadRequest
 from edgerag.store.documents import DocumentRecord, DocumentStore
 from edgerag.store.tenants import Principal
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
@@ -109,90 +106,12 @@ _ALLOW_DUPLICATE = Query(
 _DUPLICATE = {"description": "A duplicate: the existing document; nothing was stored"}
 
 
-@dataclass(frozen=True)
-class _Stored:
-    record: DocumentRecord
-    message: IngestMessage | None  # None: a duplicate, nothing to enqueue or undo
-
-
-async def _store(env: Any, tenant: str, upload: Upload, sha256: str, dedup: bool) -> _Stored:
-    """R2 object, then the D1 row; undoes the object if the row fails or loses a duplicate race."""
-    store = DocumentStore(env.DB)
-    for _ in range(3):  # a lost race whose winner then failed (or was deleted) may be retried
-        if dedup and (existing := await store.find_duplicate(tenant, sha256)) is not None:
-            return _Stored(existing, None)
-        document_id = new_id("doc")
-        r2_key = f"tenants/{tenant}/documents/{document_id}/original"
-        await env.FILES.put(
-            r2_key,
-            upload.data,
-            httpMetadata={"contentType": upload.content_type},
-            customMetadata={"tenant_id": tenant, "document_id": document_id},
-        )
-        try:
-            record = await store.create(
-                document_id=document_id,
-                tenant_id=tenant,
-                title=upload.title,
-                filename=upload.filename,
-                content_type=upload.content_type,
-                size_bytes=len(upload.data),
-                r2_key=r2_key,
-                sha256=sha256,
-                metadata=upload.metadata,
-                dedup=dedup,
-            )
-        except Exception:
-            await env.FILES.delete(r2_key)
-            raise
-        if record is None:  # an identical upload committed first: answer with its document
-            await env.FILES.delete(r2_key)
-            continue
-        message = IngestMessage(
-            v=1,
-            tenant_id=tenant,
-            document_id=document_id,
-            r2_key=r2_key,
-            content_type=upload.content_type,
-            sha256=sha256,
-            enqueued_at=now_iso(),
-        )
-        return _Stored(record, message)
-    raise Conflict("identical uploads kept colliding; try again")
-
-
-async def _undo(env: Any, tenant: str, records: list[DocumentRecord]) -> None:
-    store = DocumentStore(env.DB)
-    for record in records:
-        await store.delete(tenant, record.id)
-        await env.FILES.delete(record.r2_key)
-
-
 async def _store_and_enqueue(
     env: Any, tenant: str, uploads: list[Upload], allow_duplicate: bool
-) -> list[_Stored]:
-    """Store every upload (or find its duplicate) and enqueue one message per new one; all or nothing."""
-    results: list[_Stored] = []
-    try:
-        for upload in uploads:
-            sha256 = hashlib.sha256(upload.data).hexdigest()
-            results.append(await _store(env, tenant, upload, sha256, dedup=not allow_duplicate))
-    except Exception:
-        await _undo(env, tenant, [r.record for r in results if r.message is not None])
-        raise
-    messages = [r.message for r in results if r.message is not None]
-    try:
-        if len(messages) == 1:
-            await env.INGEST_QUEUE.send(messages[0].to_body(), contentType="json")
-        elif messages:
-            await env.INGEST_QUEUE.sendBatch(
-                [{"body": message.to_body(), "contentType": "json"} for message in messages]
-            )
-    except Exception as exc:
-        log.exception("could not enqueue %d document(s)", len(messages))
-        await _undo(env, tenant, [r.record for r in results if r.message is not None])
-        raise ServiceUnavailable("the ingestion queue is unavailable; nothing was stored, try again") from exc
-    return results
+) -> list[StoredDocument]:
+    return await store_and_enqueue(
+        env.DB, env.FILES, env.INGEST_QUEUE, tenant, uploads, allow_duplicate=allow_duplicate
+    )
 
 
 @router.post(
