@@ -1,0 +1,163 @@
+"""Schemathesis keeps the API description honest: every operation in ``/openapi.json`` is fuzzed with
+all of schemathesis's checks on, against the whole local stack served over loopback, and any failure
+fails the suite.
+
+The stack runs in this test process (a thread owns its event loop and a uvicorn server on a free
+loopback port); schemathesis's CLI drives it from outside, so its coverage, fuzzing and stateful phases
+all run, exactly as ``st run`` would against a deployment. Two runs: the tenant routes with a valid API
+key (admin scope, so every route is reachable), and the operator routes with the operator token.
+
+The example count is bounded (``EDGERAG_SCHEMATHESIS_EXAMPLES``, default 25) and the seed fixed
+(``EDGERAG_SCHEMATHESIS_SEED``) so CI is fast and repeatable; raise the count locally to search harder.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import uvicorn
+from edgerag_local.stack import open_stack
+
+pytestmark = pytest.mark.slow
+
+REPO = Path(__file__).resolve().parents[2]
+ST = Path(sys.executable).with_name("st")
+CONFIG = Path(__file__).with_name("schemathesis.toml")
+EXAMPLES = int(os.environ.get("EDGERAG_SCHEMATHESIS_EXAMPLES", "25"))
+SEED = os.environ.get("EDGERAG_SCHEMATHESIS_SEED", "20261201")
+# Guards against a hang only; not a performance threshold.
+RUN_TIMEOUT_S = 600
+
+
+@dataclass(frozen=True)
+class Served:
+    base_url: str
+    admin_token: str
+    api_key: str
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _post(url: str, token: str, body: dict[str, object]) -> dict[str, object]:
+    request = urllib.request.Request(
+        url,
+        data=json.dumps(body).encode(),
+        headers={"authorization": f"Bearer {token}", "content-type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=30) as reply:
+        result: dict[str, object] = json.loads(reply.read())
+        return result
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    state = tmp_path_factory.mktemp("schemathesis") / "state"
+    port = _free_port()
+    ready = threading.Event()
+    holder: dict[str, object] = {}
+
+    def serve() -> None:
+        async def main() -> None:
+            stack = open_stack(REPO, state_dir=state)
+            holder["token"] = stack.admin_token_file.read_text().strip() if stack.admin_token_file else ""
+            server = uvicorn.Server(
+                uvicorn.Config(stack.asgi("gateway"), host="127.0.0.1", port=port, log_level="warning")
+            )
+            holder["server"] = server
+            await stack.start()
+            task = asyncio.create_task(server.serve())
+            while not server.started and not task.done():  # noqa: ASYNC110 - uvicorn has no started event
+                await asyncio.sleep(0.01)
+            ready.set()
+            try:
+                await task
+            finally:
+                await stack.stop()
+                stack.close()
+
+        try:
+            asyncio.run(main())
+        finally:
+            ready.set()
+
+    thread = threading.Thread(target=serve, name="edgerag-stack", daemon=True)
+    thread.start()
+    assert ready.wait(60), "the local stack did not start"
+    base = f"http://127.0.0.1:{port}"
+    token = str(holder["token"])
+    tenant = _post(f"{base}/v1/admin/tenants", token, {"name": "fuzz"})
+    key = _post(
+        f"{base}/v1/admin/tenants/{tenant['id']}/keys",
+        token,
+        {"name": "schemathesis", "scopes": ["read", "write", "admin"]},
+    )
+    try:
+        yield Served(base, token, str(key["key"]))
+    finally:
+        server = holder.get("server")
+        if isinstance(server, uvicorn.Server):
+            server.should_exit = True
+        thread.join(30)
+
+
+def _schemathesis(
+    served: Served, token: str, workdir: Path, *selection: str
+) -> subprocess.CompletedProcess[str]:
+    command = [
+        str(ST),
+        "--config-file",
+        str(CONFIG),
+        "run",
+        f"{served.base_url}/openapi.json",
+        "--checks",
+        "all",
+        "--max-examples",
+        str(EXAMPLES),
+        "--seed",
+        SEED,
+        "--workers",
+        "1",
+        "--header",
+        f"Authorization: Bearer {token}",
+        "--no-color",
+        *selection,
+    ]
+    # Run where schemathesis may keep its example database: never in the repository.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CLOUDFLARE_")}
+    return subprocess.run(
+        command, capture_output=True, text=True, timeout=RUN_TIMEOUT_S, cwd=workdir, env=env, check=False
+    )
+
+
+def _explain(run: subprocess.CompletedProcess[str]) -> str:
+    with contextlib.suppress(Exception):
+        return run.stdout[-20000:] + run.stderr[-5000:]
+    return "schemathesis failed"
+
+
+def test_tenant_routes_conform_to_the_schema(served: Served, tmp_path: Path) -> None:
+    run = _schemathesis(served, served.api_key, tmp_path, "--exclude-path-regex", "^/v1/admin")
+    assert run.returncode == 0, _explain(run)
+    assert " passed" in run.stdout or "No issues found" in run.stdout, _explain(run)
+
+
+def test_operator_routes_conform_to_the_schema(served: Served, tmp_path: Path) -> None:
+    run = _schemathesis(served, served.admin_token, tmp_path, "--include-path-regex", "^/v1/admin")
+    assert run.returncode == 0, _explain(run)
