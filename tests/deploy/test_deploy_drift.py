@@ -15,10 +15,12 @@ from collections.abc import Callable, Iterator
 
 import pytest
 from edgerag_local.cfapi import CloudflareApiEmulator
+from edgerag_ops.tenants import load_tenant
 
 from .conftest import (
     ACCOUNT,
     PROBE_MIGRATION,
+    REPO,
     TOKEN,
     WRANGLER,
     World,
@@ -29,6 +31,8 @@ from .conftest import (
 
 pytestmark = pytest.mark.wrangler
 
+# What dedalus's MODELS_CONFIG var must hold for the local tenant (canonical JSON, compared verbatim).
+LOCAL_MODELS_CONFIG = load_tenant(REPO / "tenants" / "local.toml").models_config().to_json()
 GATEWAY, DEDALUS, INGEST = (
     "local-edgerag-gateway-dev",
     "local-edgerag-dedalus-dev",
@@ -96,6 +100,11 @@ def _var(api: CloudflareApiEmulator) -> None:
     api.inject.set_var(ACCOUNT, GATEWAY, "LOG_LEVEL", "trace")
 
 
+def _models(api: CloudflareApiEmulator) -> None:
+    # Someone "fixes" routing in the dashboard: the JSON var differs from what the tenant file renders.
+    api.inject.set_var(ACCOUNT, DEDALUS, "MODELS_CONFIG", '{"models":{"chat":"gpt-4o"}}')
+
+
 def _binding(api: CloudflareApiEmulator) -> None:
     api.inject.set_binding(ACCOUNT, GATEWAY, "FILES", bucket_name="someone-elses-bucket")
 
@@ -129,6 +138,10 @@ def _metadata_index(api: CloudflareApiEmulator) -> None:
     [
         (_var, [("var", GATEWAY, "LOG_LEVEL", "debug", "trace")]),
         (
+            _models,
+            [("var", DEDALUS, "MODELS_CONFIG", LOCAL_MODELS_CONFIG, '{"models":{"chat":"gpt-4o"}}')],
+        ),
+        (
             _binding,
             [
                 (
@@ -155,6 +168,7 @@ def _metadata_index(api: CloudflareApiEmulator) -> None:
     ],
     ids=[
         "var",
+        "models-config",
         "binding",
         "queue-setting",
         "dead-letter-queue",
@@ -270,7 +284,9 @@ def test_dry_run_of_a_new_tenant_plans_everything_and_creates_nothing(world: Wor
     code, out = world.cli("deploy-one", "local", "--dry-run")
     assert code == 0, out
     planned = [line.split()[1] for line in out.splitlines() if line.startswith("local/dev: would-")]
+    migrations = len(list(world.migrations.glob("*.sql")))
     assert planned.count("would-create") == 8 and planned.count("would-deploy") == 3
-    assert "dry run: 13 change(s) would be made; nothing was changed" in out
+    assert planned.count("would-migrate") == migrations
+    assert f"dry run: {11 + migrations} change(s) would be made; nothing was changed" in out
     writes = [call for call in world.api.router.calls if not call.startswith("GET ")]
     assert writes == []

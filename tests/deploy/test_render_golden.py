@@ -117,3 +117,27 @@ def test_unknown_template_key_fails_loudly(tmp_path: Path) -> None:
         (tmp_path / "workers" / worker / "wrangler.toml").write_text(text)
     with pytest.raises(RenderError, match=r"gateway/wrangler\.toml.*hyperdrive"):
         render_all(Templates.load(tmp_path), TENANTS[0], sorted(TENANTS[0].environments)[0], IDS)
+
+
+def test_dedalus_default_models_config_is_what_the_local_tenant_renders() -> None:
+    # workers/dedalus/wrangler.toml carries the local stack's MODELS_CONFIG (the local runtime reads
+    # that file); tenants/local.toml is where operators edit it. They must say the same thing.
+    from edgerag.llm.config import ModelsConfig
+
+    local = next(t for t in TENANTS if t.name == "local")
+    rendered = render_all(Templates.load(REPO), local, "dev", IDS)["dedalus"]
+    template = tomllib.loads((REPO / "workers" / "dedalus" / "wrangler.toml").read_text())
+    default = ModelsConfig.model_validate_json(template["vars"]["MODELS_CONFIG"])
+    assert tomllib.loads(rendered.text)["vars"]["MODELS_CONFIG"] == default.to_json()
+
+
+def test_models_config_follows_the_tenant_file() -> None:
+    from edgerag.llm.config import ModelsConfig
+
+    for tenant in TENANTS:
+        for env in sorted(tenant.environments):
+            dedalus = tomllib.loads(render_all(Templates.load(REPO), tenant, env, IDS)["dedalus"].text)
+            config = ModelsConfig.model_validate_json(dedalus["vars"]["MODELS_CONFIG"])
+            assert config == tenant.models_config()
+            assert dedalus["vars"]["EMBEDDING_MODEL"] == tenant.models.embedding
+            assert "DEFAULT_CHAT_MODEL" not in dedalus["vars"]

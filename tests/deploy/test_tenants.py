@@ -155,3 +155,122 @@ def test_load_each_keeps_going_and_load_all_fails_fast(tmp_path: Path) -> None:
     assert [type(r).__name__ for r in results] == ["TenantConfigError", "Tenant"]
     with pytest.raises(TenantConfigError, match=r"broken\.toml"):
         load_all(tmp_path)
+
+
+# ----------------------------------------------------------------------------- model routing
+
+
+def test_shipped_tenants_route_every_plan_to_catalog_models() -> None:
+    for tenant in load_all(TENANTS):
+        config = tenant.models_config()
+        assert set(config.models.catalog) >= {tenant.models.chat, *tenant.models.fallback_chat}
+        for entry in config.models.catalog.values():
+            assert entry.provider in config.providers
+    acme = load_tenant(TENANTS / "acme.toml")
+    assert acme.providers["anthropic"].api_key_secret == "ANTHROPIC_API_KEY"
+    assert acme.models.plans["enterprise"].chat == "claude-sonnet-4-5"
+
+
+def test_models_config_json_is_canonical_and_round_trips() -> None:
+    from edgerag.llm.config import ModelsConfig
+
+    local = load_tenant(TENANTS / "local.toml")
+    text = local.models_config().to_json()
+    assert ModelsConfig.model_validate_json(text) == local.models_config()
+    assert ModelsConfig.model_validate_json(text).to_json() == text
+    assert "embedding" not in text and " " not in text
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "field", "words"),
+    [
+        (
+            'fallback_chat = ["@cf/meta/llama-3.1-8b-instruct"]',
+            'fallback_chat = ["@cf/meta/llama-9-instruct"]',
+            "models.fallback_chat[0]",
+            "'@cf/meta/llama-9-instruct' is not in models.catalog",
+        ),
+        (
+            '[models.plans.free]\nchat = "@cf/meta/llama-3.1-8b-instruct"',
+            '[models.plans.free]\nchat = "gpt-5"',
+            "models.plans.free.chat",
+            "'gpt-5' is not in models.catalog",
+        ),
+        (
+            'provider = "workers-ai"',
+            'provider = "openai"',
+            "models.catalog.@cf/meta/llama-3.3-70b-instruct-fp8-fast.provider",
+            "not in providers (workers-ai)",
+        ),
+        (
+            'kind = "workers-ai"\n',
+            'kind = "openai"\n',
+            "providers.workers-ai.base_url",
+            "needs its base_url",
+        ),
+        (
+            'kind = "workers-ai"\n',
+            'kind = "bedrock"\n',
+            "providers.workers-ai.kind",
+            "'workers-ai', 'openai' or 'anthropic'",
+        ),
+        ("input_usd_per_mtok = 0.293", "input_usd_per_mtok = -1", "models.catalog.", "greater than or equal"),
+        ("context_window = 7968", "context_window = 0", "models.catalog.", "greater than or equal to 256"),
+        ("supports_tools = true", "supports_tool = true", "models.catalog.", "unknown field"),
+    ],
+)
+def test_model_config_errors_name_file_field_and_problem(
+    tmp_path: Path, old: str, new: str, field: str, words: str
+) -> None:
+    text = _local_text()
+    assert old in text
+    path = _write(tmp_path, "local", text.replace(old, new, 1))
+    with pytest.raises(TenantConfigError) as info:
+        load_tenant(path)
+    assert info.value.field.startswith(field)
+    assert str(info.value).startswith(f"{path}: {field}")
+    assert words in str(info.value)
+
+
+def _with_provider(extra: str) -> str:
+    return _local_text().replace("[providers.workers-ai]\n", extra + "\n[providers.workers-ai]\n", 1)
+
+
+def test_a_pasted_api_key_is_rejected_and_never_echoed(tmp_path: Path) -> None:
+    key = "sk-proj-Zx81kQw2mNvB7cD4eF6gH9jK0lL3pP5r"
+    text = _with_provider(
+        '[providers.openai]\nkind = "openai"\nbase_url = "https://api.openai.com/v1"\n'
+        f'api_key_secret = "{key}"\n'
+    )
+    with pytest.raises(TenantConfigError) as info:
+        load_tenant(_write(tmp_path, "local", text))
+    assert info.value.field == "providers.openai.api_key_secret"
+    assert "NAME of a worker secret" in str(info.value)
+    assert key not in str(info.value) and key not in repr(info.value)
+
+
+def test_credentials_in_headers_or_urls_are_rejected_and_never_echoed(tmp_path: Path) -> None:
+    key = "sk-ant-api03-secretsecretsecret"
+    text = _with_provider(
+        '[providers.anthropic]\nkind = "anthropic"\nbase_url = "https://api.anthropic.com"\n'
+        f'headers = {{ "x-api-key" = "{key}" }}\n'
+    )
+    with pytest.raises(TenantConfigError) as info:
+        load_tenant(_write(tmp_path, "local", text))
+    assert info.value.field == "providers.anthropic.headers"
+    assert "api_key_secret" in str(info.value) and key not in str(info.value)
+    text = _with_provider(
+        f'[providers.proxy]\nkind = "openai"\nbase_url = "https://u:{key}@llm.example/v1"\n'
+    )
+    with pytest.raises(TenantConfigError) as info:
+        load_tenant(_write(tmp_path, "local", text))
+    assert info.value.field == "providers.proxy.base_url"
+    assert "must not carry credentials" in str(info.value) and key not in str(info.value)
+
+
+def test_an_openai_compatible_provider_without_a_key_is_accepted(tmp_path: Path) -> None:
+    # A local Ollama needs no key: the provider table without api_key_secret is valid.
+    text = _with_provider('[providers.ollama]\nkind = "openai"\nbase_url = "http://127.0.0.1:11434/v1/"\n')
+    tenant = load_tenant(_write(tmp_path, "local", text))
+    assert tenant.providers["ollama"].base_url == "http://127.0.0.1:11434/v1"
+    assert tenant.providers["ollama"].api_key_secret is None

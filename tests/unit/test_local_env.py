@@ -24,9 +24,22 @@ def pool(tmp_path: Path) -> ResourcePool:
 
 def test_dedalus_env_has_only_its_bindings_and_vars(pool: ResourcePool) -> None:
     env = build_env(load_worker_config(ROOT / "workers/dedalus/wrangler.toml"), pool, no_services)
-    assert sorted(dir(env)) == ["AI", "CACHE", "DEFAULT_CHAT_MODEL"]
-    with pytest.raises(AttributeError, match=r"env\.DB is not bound for worker .edgerag-dedalus."):
-        env.DB  # noqa: B018
+    assert sorted(dir(env)) == [
+        "AI",
+        "BREAKER_COOLDOWN_S",
+        "BREAKER_THRESHOLD",
+        "CACHE",
+        "DB",
+        "EMBEDDING_MODEL",
+        "FILES",
+        "INGEST_QUEUE",
+        "MODELS_CONFIG",
+        "PROVIDER_MAX_RETRIES",
+        "PROVIDER_TIMEOUT_S",
+        "VECTORS",
+    ]
+    with pytest.raises(AttributeError, match=r"env\.RATE_LIMITER is not bound for worker .edgerag-dedalus."):
+        env.RATE_LIMITER  # noqa: B018
     with pytest.raises(AttributeError, match="read-only"):
         env.AI = None
 

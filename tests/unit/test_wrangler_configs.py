@@ -153,3 +153,58 @@ def test_rate_limit_period_var_equals_the_bindings_period(
         return
     assert len(periods) == 1, "one period per worker: Retry-After has one var to go by"
     assert config["vars"].get("RATE_LIMIT_PERIOD") == periods.pop()
+
+
+def _bindings_by_name(config: dict[str, Any]) -> dict[str, tuple[str, ...]]:
+    """binding name -> the resource it points at."""
+    found: dict[str, tuple[str, ...]] = {}
+    for db in config.get("d1_databases", []):
+        found[db["binding"]] = ("d1", db["database_name"], db["database_id"], db.get("migrations_dir", ""))
+    for kv in config.get("kv_namespaces", []):
+        found[kv["binding"]] = ("kv", kv["id"])
+    for bucket in config.get("r2_buckets", []):
+        found[bucket["binding"]] = ("r2", bucket["bucket_name"])
+    for index in config.get("vectorize", []):
+        found[index["binding"]] = ("vectorize", index["index_name"])
+    for producer in config.get("queues", {}).get("producers", []):
+        found[producer["binding"]] = ("queue", producer["queue"])
+    if "ai" in config:
+        found[config["ai"]["binding"]] = ("ai",)
+    return found
+
+
+def test_dedalus_binds_the_tool_resources_exactly_as_the_gateway(configs: dict[str, dict[str, Any]]) -> None:
+    # The tools (search, ingest_document, user context) read and write the gateway's data: the same
+    # binding names must reach the same resources, or a tool would see another database.
+    dedalus = _bindings_by_name(configs["dedalus"])
+    gateway = _bindings_by_name(configs["gateway"])
+    assert set(dedalus) == {"DB", "VECTORS", "FILES", "INGEST_QUEUE", "AI", "CACHE"}
+    assert {name: gateway[name] for name in dedalus} == dedalus
+
+
+def test_dedalus_embeds_queries_with_the_model_that_indexed_them(configs: dict[str, dict[str, Any]]) -> None:
+    embedding = {configs[w]["vars"]["EMBEDDING_MODEL"] for w in WORKERS}
+    assert len(embedding) == 1, embedding
+
+
+def test_dedalus_default_models_config_is_valid_and_local(configs: dict[str, dict[str, Any]]) -> None:
+    from edgerag.llm.config import ModelsConfig
+
+    config = ModelsConfig.model_validate_json(configs["dedalus"]["vars"]["MODELS_CONFIG"])
+    # The local stack needs no account and no network: Workers AI (the local AI emulator) only.
+    assert {p.kind for p in config.providers.values()} == {"workers-ai"}
+    assert all(model_id.startswith("@cf/") for model_id in config.models.catalog)
+    assert set(config.models.catalog) == {
+        "@cf/meta/llama-3.3-70b-instruct-fp8-fast",
+        "@cf/meta/llama-3.1-8b-instruct",
+    }
+
+
+def test_dedalus_resilience_vars_parse(configs: dict[str, dict[str, Any]]) -> None:
+    from types import SimpleNamespace
+
+    from dedalus.settings import load
+
+    settings = load(SimpleNamespace(**configs["dedalus"]["vars"]))
+    assert (settings.provider_timeout_s, settings.provider_max_retries) == (30.0, 3)
+    assert (settings.breaker_threshold, settings.breaker_cooldown_s) == (5, 30.0)

@@ -14,7 +14,8 @@ What changes per tenant:
   and its dead-letter queue, in producers and consumers alike;
 - queue consumer settings take the tenant's overrides; service bindings point at the tenant's own
   workers; the rate-limit binding takes the tenant's limit, period and namespace id;
-- vars: the worker's vars, then the tenant's model routing and identity (``EDGERAG_TENANT``, ...),
+- vars: the worker's vars, then the tenant's models (``EMBEDDING_MODEL``; ``MODELS_CONFIG``, the
+  providers, catalog and per-plan routing as canonical JSON) and identity (``EDGERAG_TENANT``, ...),
   then the tenant's ``vars``, then the environment's ``vars``;
 - ``workers_dev``/``routes`` come from the environment; ``migrations_dir`` points at the build
   layout's ``../migrations`` (see ``edgerag_ops.build``).
@@ -169,9 +170,10 @@ def _vars(template: Mapping[str, Any], canon: _Canon, tenant: Tenant, env: str) 
     values: dict[str, str] = {str(k): canon.rename(str(v)) for k, v in template.get("vars", {}).items()}
     if "EMBEDDING_MODEL" in values:
         values["EMBEDDING_MODEL"] = tenant.models.embedding
-    if "DEFAULT_CHAT_MODEL" in values:
-        values["DEFAULT_CHAT_MODEL"] = tenant.models.chat
-        values["FALLBACK_CHAT_MODELS"] = ",".join(tenant.models.fallback_chat)
+    if "MODELS_CONFIG" in values:
+        # Providers, catalog and per-plan routing as one canonical JSON text: the same tenant file
+        # always renders the same bytes, so drift compares it like any other var.
+        values["MODELS_CONFIG"] = tenant.models_config().to_json()
     if "ENVIRONMENT" in values:
         values["ENVIRONMENT"] = _ENV_LABEL[env]
     values["EDGERAG_TENANT"] = tenant.name

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+from edgerag.llm.config import ModelsConfig, ProviderConfig, Routing, reference_problems
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -74,6 +75,7 @@ _TENANT_NAME = r"^[a-z][a-z0-9-]{0,30}[a-z0-9]$"
 # among D1, R2, Queues and Vectorize, so one pattern serves all of them).
 _RESOURCE_NAME = r"^[a-z][a-z0-9-]*[a-z0-9]$"
 _ENV_VAR_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
+_PROVIDER_NAME = r"^[a-z][a-z0-9-]{0,31}$"
 _VAR_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
 _HOSTNAME = r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$"
 _ROUTE = r"^[a-z0-9*][a-z0-9.*-]*\.[a-z]{2,63}(/\S*)?$"
@@ -150,10 +152,15 @@ class Resources(_Model):
     queues: QueuesConfig
 
 
-class Models(_Model):
+class Models(Routing):
+    """``[models]``: the embedding model, plus the chat routing, catalog and plans of
+    :class:`edgerag.llm.config.Routing` (rendered into dedalus's ``MODELS_CONFIG``)."""
+
     embedding: Annotated[str, Field(min_length=1)]
-    chat: Annotated[str, Field(min_length=1)]
-    fallback_chat: list[Annotated[str, Field(min_length=1)]] = Field(default_factory=list)
+
+    def models_config(self, providers: Mapping[str, ProviderConfig]) -> ModelsConfig:
+        routing = Routing.model_validate(self.model_dump(exclude={"embedding"}))
+        return ModelsConfig(providers=dict(providers), models=routing)
 
 
 class RateLimits(_Model):
@@ -201,6 +208,9 @@ class Tenant(_Model):
     shared_stack: bool = False
     environments: Annotated[dict[EnvName, Environment], Field(min_length=1)]
     resources: Resources
+    providers: dict[Annotated[str, Field(pattern=_PROVIDER_NAME)], ProviderConfig] = Field(
+        default_factory=dict
+    )
     models: Models
     rate_limits: RateLimits
     vars: dict[VarName, str] = Field(default_factory=dict)
@@ -231,6 +241,18 @@ class Tenant(_Model):
                 f"models.embedding {self.models.embedding!r} produces {expected}-dimensional vectors"
             )
         return self
+
+    @model_validator(mode="after")
+    def _model_references(self) -> Tenant:
+        problems = reference_problems(self.providers, self.models)
+        if problems:
+            path, message = problems[0]
+            raise ValueError(f"@{path}: {message}")
+        return self
+
+    def models_config(self) -> ModelsConfig:
+        """The providers and chat routing, as dedalus's ``MODELS_CONFIG`` holds them."""
+        return self.models.models_config(self.providers)
 
     # Shortcuts used throughout the ops code and by the local runtime.
     @property
@@ -314,8 +336,9 @@ class TenantConfigError(Exception):
         return f"TenantConfigError({str(self.path)!r}, {[p.field for p in self.problems]!r})"
 
 
-# Fields whose input must never be echoed in an error (it may be a secret pasted by mistake).
-_SENSITIVE_FIELDS = {"api_token_env"}
+# Fields whose input must never be echoed in an error (it may be a secret pasted by mistake): the
+# account token's variable name, a provider's key secret name, its URL (user:key@host) and its headers.
+_SENSITIVE_FIELDS = {"api_token_env", "api_key_secret", "base_url", "headers"}
 
 
 def _field_path(loc: tuple[int | str, ...]) -> str:
@@ -338,6 +361,8 @@ _PATTERN_HELP = {
     _ROUTE: "a route pattern such as api.example.com/rag/*",
     r"^[0-9a-f]{32}$": "32 lowercase hexadecimal characters (the account id from the dashboard)",
     r"^[1-9][0-9]{0,9}$": "a positive integer written as a string",
+    _PROVIDER_NAME: "a provider name of lowercase letters, digits and hyphens, starting with a letter",
+    r"^[A-Z][A-Z0-9_]{0,63}$": "the NAME of a worker secret (A-Z, 0-9, _), never the key itself",
 }
 
 
@@ -368,8 +393,8 @@ def _problems(exc: ValidationError) -> list[Problem]:
             target, message = message[1:].split(": ", 1)
             loc = (*loc, *target.split("."))
         field = _field_path(loc)
-        top = str(loc[0]) if loc else ""
-        if top not in _SENSITIVE_FIELDS and error["type"] not in ("missing", "extra_forbidden"):
+        sensitive = any(str(part) in _SENSITIVE_FIELDS for part in loc)
+        if not sensitive and error["type"] not in ("missing", "extra_forbidden"):
             shown = error.get("input")
             if isinstance(shown, str | int | float | bool):
                 message += f" (got {shown!r})"
