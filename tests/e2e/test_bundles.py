@@ -114,14 +114,14 @@ def test_bundle_carries_the_whole_vendored_core(bundle: Bundle) -> None:
 
 
 def test_checker_catches_a_core_that_was_not_vendored(tmp_path: Path) -> None:
-    # dedalus imports the core (edgerag.httpreply, edgerag.contracts.dedalus); skip the vendoring step.
+    # dedalus imports the core (edgerag.sse, edgerag.contracts.dedalus); skip the vendoring step.
     staged = stage_worker(REPO / "workers" / "dedalus", tmp_path / "dedalus")
     outdir = tmp_path / "out"
 
     dry_run(staged, outdir, tmp_path)
 
     report = check(REPO / "workers" / "dedalus", outdir)
-    assert "edgerag.httpreply" in report.missing_modules
+    assert "edgerag.sse" in report.missing_modules
     assert "edgerag.contracts.dedalus" in report.missing_modules
     assert not any(name.startswith("dedalus") for name in report.missing_modules)
 

@@ -40,7 +40,7 @@ def _long_query() -> str:
 async def test_a_query_past_the_model_input_limit_is_searched_not_a_500(
     harness: StackHarness, mode: str
 ) -> None:
-    acme, ids = await _ready(harness)
+    acme, _ids = await _ready(harness)
     reply = await acme.client.post("/v1/search", json={"query": _long_query(), "mode": mode})
     assert reply.status_code == 200, reply.text
     assert reply.json()["results"], "the truncated query still finds documents"
@@ -66,7 +66,7 @@ def test_truncation_fits_the_limit_and_keeps_whole_words() -> None:
 
 
 async def test_an_empty_document_filter_matches_nothing(harness: StackHarness) -> None:
-    acme, ids = await _ready(harness)
+    acme, _ids = await _ready(harness)
     everything = await acme.client.post("/v1/search", json={"query": "nozzle thrust"})
     assert everything.json()["results"]
     for filters in ({"document_ids": None}, {}):
@@ -84,7 +84,7 @@ async def test_an_empty_document_filter_matches_nothing(harness: StackHarness) -
 async def test_a_failing_model_or_index_answers_502_problem(
     harness: StackHarness, monkeypatch: pytest.MonkeyPatch, binding: str
 ) -> None:
-    acme, ids = await _ready(harness)
+    acme, _ids = await _ready(harness)
     target = getattr(harness.stack.workers["gateway"].env, binding)
 
     async def down(*args: Any, **kwargs: Any) -> None:

@@ -53,7 +53,11 @@ async def test_each_worker_answers_health_through_its_entry(harness: StackHarnes
         assert response.json()["status"] == "ok"
     gateway = (await harness.client().get("/health")).json()
     # The gateway's health includes dedalus's answer over the real service binding (RPC).
-    assert gateway["dedalus"] == {"service": "dedalus", "status": "ok", "bindings": ["AI", "CACHE"]}
+    assert gateway["dedalus"] == {
+        "service": "dedalus",
+        "status": "ok",
+        "bindings": ["AI", "CACHE", "DB", "FILES", "INGEST_QUEUE", "VECTORS"],
+    }
 
 
 async def test_upload_ingest_and_search_isolated_per_tenant(harness: StackHarness) -> None:

@@ -1,18 +1,22 @@
 """Edge entry for the dedalus worker: the only dedalus module that touches the Workers SDK.
 
-RPC methods called by the gateway over the service binding take and return plain Python values; each
-delegates to ``dedalus.service.DedalusService``. ``fetch`` serves the same service over HTTP.
+``fetch`` serves :mod:`dedalus.http` (health and the streamed ``POST /v1/chat``) through the SDK's ASGI
+bridge, which turns the streamed body into a JavaScript stream; ``health`` is also an RPC method. The
+runtime's ``fetch`` is handed to dedalus as its outbound HTTP port (model providers).
 """
 
-from dedalus.http import handle_http
+from dedalus.fetch_http import FetchHttpClient
+from dedalus.http import build_asgi
 from dedalus.service import DedalusService
-from workers import Response, WorkerEntrypoint
+from workers import WorkerEntrypoint, asgi, fetch
+
+_HTTP = FetchHttpClient(fetch)
+_APP = build_asgi(lambda env: DedalusService(env, http=_HTTP))
 
 
 class Default(WorkerEntrypoint):
     async def fetch(self, request):
-        reply = await handle_http(DedalusService(self.env), request.method, str(request.url))
-        return Response(reply.body, status=reply.status, headers=reply.headers)
+        return await asgi.fetch(_APP, request, self.env, self.ctx)
 
     async def health(self):
         return await DedalusService(self.env).health()

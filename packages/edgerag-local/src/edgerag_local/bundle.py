@@ -56,6 +56,7 @@ RUNTIME_PROVIDED: frozenset[str] = frozenset({"workers", "asgi", "js", "pyodide"
 IMPORT_DISTRIBUTIONS: Mapping[str, tuple[str, ...]] = {
     "fastapi": ("fastapi",),
     "fastapi_offline": ("fastapi-offline",),
+    "jsonschema": ("jsonschema",),
     "starlette": ("starlette", "fastapi"),
     "pydantic": ("pydantic",),
     "pydantic_core": ("pydantic-core", "pydantic"),

@@ -184,8 +184,14 @@ class _BodyMixin:
             if isinstance(source, str | bytes | memoryview):
                 yield source.encode() if isinstance(source, str) else builtins.bytes(source)
                 return
-            async for chunk in source:
-                yield builtins.bytes(chunk)
+            iterator = source.__aiter__()
+            try:
+                async for chunk in iterator:
+                    yield builtins.bytes(chunk)
+            finally:
+                close = getattr(iterator, "aclose", None)
+                if close is not None:  # a reader that stops early cancels the producer
+                    await close()
 
         return stream()
 

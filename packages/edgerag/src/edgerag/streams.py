@@ -9,7 +9,7 @@ code that consumes streams stays in the shared core.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any
 
 __all__ = ["chunk_bytes", "iter_bytes"]
@@ -25,8 +25,13 @@ def chunk_bytes(chunk: Any) -> bytes:
     return bytes(chunk)
 
 
-async def iter_bytes(body: Any) -> AsyncIterator[bytes]:
-    """Yield the body's bytes as they arrive (a whole ``bytes``/``str`` body as one chunk)."""
+async def iter_bytes(body: Any) -> AsyncGenerator[bytes, None]:
+    """Yield the body's bytes as they arrive (a whole ``bytes``/``str`` body as one chunk).
+
+    Closing this iterator before the end cancels the body (``aclose()`` of an async iterator,
+    ``cancel()`` of a JS stream), so the producer learns at once that nobody is reading — that is how
+    a caller that goes away stops generation upstream.
+    """
     if body is None:
         return
     if isinstance(body, bytes | bytearray | memoryview | str):
@@ -34,7 +39,24 @@ async def iter_bytes(body: Any) -> AsyncIterator[bytes]:
         if data:
             yield data
         return
-    async for chunk in body:
-        data = chunk_bytes(chunk)
-        if data:
-            yield data
+    iterator = body.__aiter__()
+    finished = False
+    try:
+        async for chunk in iterator:
+            data = chunk_bytes(chunk)
+            if data:
+                yield data
+        finished = True
+    finally:
+        if not finished:
+            await _cancel(iterator, body)
+
+
+async def _cancel(iterator: Any, body: Any) -> None:
+    for target, name in ((iterator, "aclose"), (body, "cancel")):
+        stop = getattr(target, name, None)
+        if callable(stop):
+            result = stop()
+            if hasattr(result, "__await__"):
+                await result
+            return

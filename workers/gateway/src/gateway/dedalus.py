@@ -64,8 +64,9 @@ class DedalusClient:
     async def _from_stream(self, response: Any, call: ChatCall) -> AsyncIterator[events.AnyEvent]:
         parser = SseParser()
         tokens = False
+        chunks = iter_bytes(response.body)
         try:
-            async for chunk in iter_bytes(response.body):
+            async for chunk in chunks:
                 for sse in parser.feed(chunk):
                     try:
                         event = events.decode(sse)
@@ -79,6 +80,8 @@ class DedalusClient:
             log.error("dedalus sent an invalid event stream for %s: %s", call.context.request_id, exc)
         except OSError as exc:
             log.error("the dedalus stream for %s broke: %s", call.context.request_id, exc)
+        finally:
+            await chunks.aclose()  # stop reading: dedalus sees the hang-up and stops generating
         parser.close()
         yield events.ErrorEvent(
             code="interrupted",

@@ -1,6 +1,8 @@
 """dedalus's tools and their registry (:mod:`dedalus.tools.registry`).
 
-:func:`all_tools` lists every tool; :func:`build_registry` makes the registry the service uses. Each
+:func:`all_tools` lists every tool; :func:`build_registry` makes a registry and :func:`isolate_registry`
+is the one the service uses, built on first use and kept for the isolate's life (checking the tools'
+schemas costs tens of milliseconds: once per isolate, never per request, never at import). Each
 tool reads who the call is for from the :class:`~dedalus.turns.ToolContext` only, never from its
 arguments. To add a tool: write its module (a ``Tool`` and its coroutine), list it in
 :func:`all_tools`, and add its two-tenant test to tests/integration/test_tools_isolation.py.
@@ -25,6 +27,7 @@ __all__ = [
     "ToolRegistry",
     "all_tools",
     "build_registry",
+    "isolate_registry",
 ]
 
 
@@ -42,3 +45,13 @@ def all_tools() -> list[Tool]:
 
 def build_registry(*, timer: Callable[[], float] = time.perf_counter) -> ToolRegistry:
     return ToolRegistry(all_tools(), timer=timer)
+
+
+_ISOLATE: list[ToolRegistry] = []
+
+
+def isolate_registry() -> ToolRegistry:
+    """The registry of this isolate (module memory), built at the first call."""
+    if not _ISOLATE:
+        _ISOLATE.append(build_registry())
+    return _ISOLATE[0]
