@@ -18,8 +18,12 @@ be introduced without invalidating existing keys. Comparison is constant-time.
 
 Randomness is drawn at call time only: Python Workers snapshot module state at deploy.
 
-Scopes are hierarchical: ``admin`` implies ``write`` implies ``read``. :func:`parse_scopes` returns
-the expanded set, so "does this key allow X" is plain membership.
+Scopes are hierarchical: ``admin`` implies ``write`` implies ``read``; ``chat`` (hold conversations,
+ask for answers, use the OpenAI-compatible routes, read and write end users' context) stands beside
+them and is implied by ``admin`` only, so a ``chat``-only key given to a front end can talk but cannot
+upload or delete documents. :func:`parse_scopes` returns the expanded set, so "does this key allow X"
+is plain membership. To add a scope: a member here (in privilege order), its row in ``_IMPLIED``, and
+add it to the sets of the scopes that imply it.
 """
 
 from __future__ import annotations
@@ -67,15 +71,18 @@ class InvalidScopeError(ValueError):
 
 
 class Scope(StrEnum):
+    # Declaration order is the stored order (least to most privileged), see format_scopes.
     READ = "read"
+    CHAT = "chat"
     WRITE = "write"
     ADMIN = "admin"
 
 
 _IMPLIED: dict[Scope, frozenset[Scope]] = {
     Scope.READ: frozenset({Scope.READ}),
+    Scope.CHAT: frozenset({Scope.CHAT}),
     Scope.WRITE: frozenset({Scope.WRITE, Scope.READ}),
-    Scope.ADMIN: frozenset({Scope.ADMIN, Scope.WRITE, Scope.READ}),
+    Scope.ADMIN: frozenset({Scope.ADMIN, Scope.WRITE, Scope.CHAT, Scope.READ}),
 }
 
 
@@ -129,7 +136,7 @@ def verify(plaintext: str, stored_hash: str, *, pepper: bytes | None = None) -> 
 
 
 def parse_scopes(text: str) -> frozenset[Scope]:
-    """Scope names separated by spaces or commas, expanded by implication (``"admin"`` -> all three).
+    """Scope names separated by spaces or commas, expanded by implication (``"admin"`` -> all four).
 
     Raises :class:`InvalidScopeError` (a ``ValueError``) for an unknown name or an empty list.
     """
@@ -147,6 +154,6 @@ def parse_scopes(text: str) -> frozenset[Scope]:
 
 
 def format_scopes(scopes: Iterable[Scope]) -> str:
-    """The stored form: space-separated, least to most privileged (``"read write admin"``)."""
+    """The stored form: space-separated, least to most privileged (``"read chat write admin"``)."""
     order = list(Scope)
     return " ".join(s.value for s in sorted(set(scopes), key=order.index))

@@ -25,6 +25,7 @@ from gateway.settings import GatewaySettings
 
 __all__ = [
     "ADMIN",
+    "CHATTER",
     "READER",
     "WRITER",
     "Clock",
@@ -107,3 +108,5 @@ async def require_operator(
 READER = require(Scope.READ)
 WRITER = require(Scope.WRITE)
 ADMIN = require(Scope.ADMIN)
+# Conversations (chat sessions, answers, OpenAI-compatible routes, user context); implied by admin only.
+CHATTER = require(Scope.CHAT)
