@@ -41,3 +41,30 @@ async def test_the_schema_offers_bearer_auth_and_problem_json_errors(harness: St
                 for body in content.values():
                     assert body["schema"] not in ({}, {"type": "object"}), (method, path, status)
     assert "HTTPValidationError" not in schema["components"]["schemas"]
+
+
+async def test_one_error_vocabulary_on_every_path(harness: StackHarness) -> None:
+    acme = await harness.tenant("acme")
+    cases = [
+        ("POST", "/v1/keys", {"content": b"garbage", "headers": {"content-type": "application/json"}}, 422),
+        ("POST", "/v1/search", {"json": {"query": 5}}, 422),
+        (
+            "POST",
+            "/v1/documents/batch",
+            {"content": b"{", "headers": {"content-type": "application/json"}},
+            422,
+        ),
+        ("GET", "/v1/nowhere", {}, 404),
+        ("PUT", "/v1/documents", {}, 405),
+        ("GET", "/v1/documents", {"params": {"cursor": "%C2%A9"}}, 400),
+    ]
+    slugs = {400: "bad-request", 404: "not-found", 405: "method-not-allowed", 422: "validation"}
+    for method, path, kwargs, status in cases:
+        reply = await acme.client.request(method, path, **kwargs)
+        assert reply.status_code == status, (method, path, reply.text)
+        assert reply.headers["content-type"] == "application/problem+json"
+        body = reply.json()
+        assert body["type"] == f"https://edgerag.dev/problems/{slugs[status]}", (method, path, body)
+        assert body["status"] == status and body["title"] and body["instance"] == path
+    allowed = await acme.client.put("/v1/documents")
+    assert allowed.headers["allow"] == "GET, POST"
