@@ -123,7 +123,9 @@ async def test_failed_and_interrupted_calls_are_recorded_with_what_they_consumed
         "interrupted",
         error_code="interrupted",
     )
-    failed, interrupted = await rows(db, "t2")
+    # Both rows carry the same timestamp, so their order is not defined: pick them by status.
+    by_status = {row["status"]: row for row in await rows(db, "t2")}
+    failed, interrupted = by_status["failed"], by_status["interrupted"]
     assert (failed["status"], failed["error_code"], failed["estimated"]) == ("failed", "upstream", 1)
     assert (failed["key_id"], failed["end_user"]) == (None, None)
     assert (interrupted["status"], interrupted["completion_tokens"]) == ("interrupted", 7)
