@@ -5,6 +5,7 @@ sessions, the OpenAI-compatible routes), so they fence sources, validate citatio
 confidence the same way:
 
 - :mod:`.sources` — :class:`Source`, a numbered retrieved chunk (built from hybrid-search hits);
+- :mod:`.retrieve` — :func:`retrieve_sources`: hybrid search -> the relevant hits as sources;
 - :mod:`.prompt` — :func:`build_messages`: rules, fenced numbered sources, user context, bounded
   history, the question last;
 - :mod:`.citations` — :func:`check_citations`: keep only ``[n]`` markers that name a given source;
@@ -14,8 +15,9 @@ confidence the same way:
 - :mod:`.intent` — :func:`detect_intent`: question / command / chit-chat, by rules;
 - :mod:`.rewrite` — :func:`rewrite_query`: follow-ups made self-contained for retrieval.
 
-Everything here is pure (no bindings, no I/O, stdlib + pydantic) and deterministic, so it runs in
-Pyodide and is tested with tables. A new step gets its own module and an export below.
+Everything but :mod:`.retrieve` (which takes the D1 and Vectorize ports) is pure (no I/O, stdlib +
+pydantic) and deterministic, so it runs in Pyodide and is tested with tables. A new step gets its own
+module and an export below.
 """
 
 from edgerag.grounding.citations import Citation, CitationCheck, check_citations
@@ -28,6 +30,7 @@ from edgerag.grounding.prompt import (
     OPEN_FENCE,
     build_messages,
 )
+from edgerag.grounding.retrieve import retrieve_sources, sources_from_hits
 from edgerag.grounding.rewrite import rewrite_query
 from edgerag.grounding.scoring import confidence
 from edgerag.grounding.sources import Source, is_relevant
@@ -47,5 +50,7 @@ __all__ = [
     "detect_intent",
     "follow_ups",
     "is_relevant",
+    "retrieve_sources",
     "rewrite_query",
+    "sources_from_hits",
 ]
