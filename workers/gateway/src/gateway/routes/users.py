@@ -5,7 +5,7 @@
 tenant's "alice" is a different person. The context (goals, constraints, preferences) is written into
 chat prompts as data and read by the ``get_user_context`` tool. PUT replaces the whole record,
 validated with the store's model (unknown fields, over-long items or more than 8 KiB of JSON: 422).
-GET of a user with no record is a 404.
+GET of a user with no record is a 404; so is a path whose user id breaks the rule (no such route).
 """
 
 from __future__ import annotations
@@ -64,7 +64,7 @@ async def get_user_context(
 
 @router.put(
     "/{user_id:end_user}/context",
-    responses={201: {"model": UserContextOut, "description": "Created"}, **problems(401, 403, 422, 429)},
+    responses={201: {"model": UserContextOut, "description": "Created"}, **problems(401, 403, 404, 422, 429)},
 )
 async def put_user_context(
     body: UserContext,
