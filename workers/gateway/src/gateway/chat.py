@@ -4,8 +4,8 @@ One turn (:class:`ChatTurn`), in this order:
 
 1. :meth:`ChatTurn.prepare` — before anything is stored: the session's recent history, the query
    rewritten for follow-ups (:func:`edgerag.grounding.rewrite_query`), hybrid search over the
-   tenant's documents (limited to the session's document filter; only hits the keyword retriever
-   matched count as evidence, :func:`edgerag.grounding.is_relevant`), the sources numbered from 1
+   tenant's documents (limited to the session's document filter) through
+   :func:`edgerag.grounding.retrieve_sources` (only keyword-matched hits count), numbered from 1
    and fenced into the prompt with the end user's context (:func:`edgerag.grounding.build_messages`).
    A failing search is a 502 here and nothing is stored.
 2. The user message (``complete``) and a ``pending`` assistant message are stored in one batch, then
@@ -52,7 +52,14 @@ from typing import Any
 
 from edgerag.contracts.dedalus import CallContext, ChatCall
 from edgerag.embedding import Embedder
-from edgerag.grounding import Source, build_messages, check_citations, confidence, is_relevant, rewrite_query
+from edgerag.grounding import (
+    Source,
+    build_messages,
+    check_citations,
+    confidence,
+    retrieve_sources,
+    rewrite_query,
+)
 from edgerag.ids import new_id
 from edgerag.llm import events as ev
 from edgerag.llm.types import ChatMessage, Usage
@@ -68,10 +75,9 @@ from edgerag.problems import (
     UpstreamFailure,
     ValidationFailed,
 )
-from edgerag.retrieval.hybrid import SearchRequest, hybrid_search
+from edgerag.retrieval.hybrid import SearchRequest
 from edgerag.settings import positive_int, var
 from edgerag.store.chat import ChatStore, MessageRecord, MessageStatus, SessionRecord, TurnRows
-from edgerag.store.documents import DocumentStore
 from edgerag.store.tenants import Principal
 from edgerag.store.user_context import UserContextStore
 
@@ -245,24 +251,9 @@ class ChatTurn:
         )
         embedder = Embedder(self._env.AI, self._settings.embedding_model, truncate=True)
         weights = {"keyword": self._settings.keyword_weight, "vector": self._settings.vector_weight}
-        result = await hybrid_search(
+        return await retrieve_sources(
             self._env.DB, self._env.VECTORS, request, embedder, weights, self._settings.rrf_k
         )
-        hits = [h for h in result.hits if is_relevant(h.retrievers)]
-        texts = await DocumentStore(self._env.DB).chunks_by_ids(self._tenant, [h.chunk_id for h in hits])
-        return [
-            Source(
-                n=n,
-                chunk_id=h.chunk_id,
-                document_id=h.document_id,
-                title=h.title,
-                text=texts[h.chunk_id].text,
-                snippet=h.snippet,
-                score=h.score,
-                retrievers=h.retrievers,
-            )
-            for n, h in enumerate((h for h in hits if h.chunk_id in texts), start=1)
-        ]
 
     def _call(self) -> ChatCall:
         principal = self._in.principal

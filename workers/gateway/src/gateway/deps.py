@@ -12,8 +12,9 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from edgerag.counters import UsageCounters
 from edgerag.keys import Scope
-from edgerag.problems import Forbidden, Unauthorized
+from edgerag.problems import Forbidden, RateLimited, Unauthorized
 from edgerag.settings import load_settings
 from edgerag.store.tenants import Principal, TenantStore
 from fastapi import Depends, Request, Security
@@ -84,9 +85,16 @@ def require(scope: Scope) -> Callable[..., Awaitable[Principal]]:
             raise Forbidden(f"this API key lacks the '{scope.value}' scope")
         limiter = getattr(env, "RATE_LIMITER", None)
         if limiter is not None:
-            await enforce_rate_limit(
-                limiter, principal.tenant_id, period=settings.rate_limit_period, now=clock()
-            )
+            try:
+                await enforce_rate_limit(
+                    limiter, principal.tenant_id, period=settings.rate_limit_period, now=clock()
+                )
+            except RateLimited:
+                # Counted for GET /v1/usage: one D1 write per refusal (edgerag.counters).
+                counters = UsageCounters()
+                counters.add(principal.tenant_id, "rate_limited")
+                await counters.flush(env.DB, clock())
+                raise
         return principal
 
     return dependency

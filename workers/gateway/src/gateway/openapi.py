@@ -46,6 +46,7 @@ _DESCRIPTIONS: dict[int, str] = {
     400: "Bad Request: malformed input that is not a body-validation error (e.g. a cursor this API "
     "never issued)",
     401: "Unauthorized: missing, unknown or revoked credential (with WWW-Authenticate)",
+    402: "Payment Required: the tenant's monthly token or cost budget is used up (budget, used, resets_at)",
     403: "Forbidden: the credential lacks the scope this route needs",
     404: "Not Found: no such object in the caller's tenant (another tenant's objects are not revealed)",
     405: "Method Not Allowed (with Allow)",
@@ -53,7 +54,7 @@ _DESCRIPTIONS: dict[int, str] = {
     413: "Payload Too Large",
     415: "Unsupported Media Type (the detail names the detected type)",
     422: "Unprocessable Content: the body or parameters failed validation (see errors)",
-    429: "Too Many Requests: the tenant's rate limit (with Retry-After)",
+    429: "Too Many Requests: the tenant's rate limit or the plan's hourly request limit (with Retry-After)",
     502: "Bad Gateway: a model or platform service failed",
     503: "Service Unavailable: a dependency (e.g. the ingestion queue) is unavailable; nothing was kept",
 }

@@ -3,7 +3,8 @@ with weighted reciprocal rank fusion.
 
 One implementation for every caller: the gateway's ``POST /v1/search`` and dedalus's
 ``search_knowledge_base`` tool both call :func:`hybrid_search`, so a tool answers exactly what the API
-would. Callers pass the D1 and Vectorize ports and an :class:`~edgerag.embedding.Embedder`; the tuning
+would. Callers pass the D1 and Vectorize ports and a :class:`QueryEmbedder` (an
+:class:`~edgerag.embedding.Embedder`, optionally behind the tenant's cache); the tuning
 knobs (:class:`SearchSettings`) are the same env vars in both workers.
 
 Both retrievers are tenant-scoped below the caller: the keyword query filters ``chunks.tenant_id`` and
@@ -24,9 +25,9 @@ import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
-from edgerag.embedding import Embedder, EmbeddingError
+from edgerag.embedding import EmbeddingError
 from edgerag.ports import D1Database
 from edgerag.problems import UpstreamFailure
 from edgerag.retrieval.fts_query import build_match_query
@@ -35,11 +36,25 @@ from edgerag.settings import non_negative_float, positive_int, var
 from edgerag.store.d1 import fetch_all, placeholders
 from edgerag.store.documents import ChunkRow, DocumentStore
 
-__all__ = ["SearchHit", "SearchRequest", "SearchResult", "SearchSettings", "hybrid_search"]
+__all__ = [
+    "QueryEmbedder",
+    "SearchHit",
+    "SearchRequest",
+    "SearchResult",
+    "SearchSettings",
+    "hybrid_search",
+]
 
 Mode = Literal["hybrid", "keyword", "vector"]
 _CANDIDATES = 100  # per retriever; Vectorize allows topK <= 100 without values/metadata
 _SNIPPET_CHARS = 240
+
+
+class QueryEmbedder(Protocol):
+    """What search needs of an embedder: :class:`~edgerag.embedding.Embedder`, or
+    :class:`edgerag.cache.CachedEmbedder` in front of one (the tenant's query-embedding cache)."""
+
+    async def embed_one(self, text: str) -> list[float]: ...
 
 
 @dataclass(frozen=True)
@@ -131,7 +146,7 @@ async def hybrid_search(
     db: D1Database,
     vectors: Any,  # the VectorizeIndex port, called with the JS API's options dict
     request: SearchRequest,
-    embedder: Embedder,
+    embedder: QueryEmbedder,
     weights: dict[str, float],
     rrf_k: int,
 ) -> SearchResult:

@@ -3,18 +3,27 @@
 The query is searched whole by the keyword retriever and, cut to the embedding model's input limit
 (:func:`edgerag.embedding.truncate_to_tokens`), by the vector retriever: a long query is never a model
 error. A failing model or Vectorize call answers 502, never 500.
+
+Caches (:mod:`edgerag.cache`, tenant-scoped KV): the query's embedding is cached by model and text,
+and the whole result by the canonical request under the tenant's cache generation, which every
+document change bumps; ``cached`` says whether the results came from the cache. A cache failure is a
+miss. Hits and misses are counted for ``GET /v1/usage``.
 """
 
 from __future__ import annotations
 
+import time
 from typing import Any, Literal
 
+from edgerag.cache import RESULT_TTL_S, CachedEmbedder, TenantCache, read_generation
+from edgerag.counters import UsageCounters
 from edgerag.embedding import Embedder
 from edgerag.retrieval.hybrid import SearchRequest, hybrid_search
 from edgerag.store.tenants import Principal
 from fastapi import APIRouter, Depends
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from gateway.budgets import get_counters
 from gateway.deps import READER, get_env, get_settings
 from gateway.openapi import problems
 from gateway.settings import GatewaySettings
@@ -77,6 +86,10 @@ class SearchResponse(BaseModel):
     mode: Literal["hybrid", "keyword", "vector"]
     results: list[SearchResultItem]
     timings_ms: dict[str, float] = Field(description="keyword_ms, embed_ms, vector_ms, fusion_ms, total_ms")
+    cached: bool = Field(
+        default=False,
+        description="true when the results came from the tenant's search cache (timings: total_ms)",
+    )
 
 
 @router.post("/search", responses=problems(401, 403, 422, 429, 502))
@@ -85,6 +98,7 @@ async def search(
     principal: Principal = Depends(READER),
     env: Any = Depends(get_env),
     settings: GatewaySettings = Depends(get_settings),
+    counters: UsageCounters = Depends(get_counters),
 ) -> SearchResponse:
     document_ids = body.filters.document_ids if body.filters else None
     if document_ids is not None and not document_ids:
@@ -97,23 +111,52 @@ async def search(
         mode=body.mode,
         document_ids=tuple(document_ids or ()),
     )
-    embedder = Embedder(env.AI, settings.embedding_model, truncate=True)
     weights = {"keyword": settings.keyword_weight, "vector": settings.vector_weight}
-    result = await hybrid_search(env.DB, env.VECTORS, request, embedder, weights, settings.rrf_k)
-    return SearchResponse(
-        query=body.query,
-        mode=body.mode,
-        results=[
-            SearchResultItem(
-                document_id=h.document_id,
-                title=h.title,
-                chunk_id=h.chunk_id,
-                seq=h.seq,
-                snippet=h.snippet,
-                score=round(h.score, 6),
-                retrievers=h.retrievers,
+    began = time.perf_counter()
+    cache = TenantCache(env.CACHE, principal.tenant_id, counters)
+    generation = await read_generation(env.DB, principal.tenant_id)
+    key = {
+        "query": request.query,
+        "top_k": request.top_k,
+        "mode": request.mode,
+        "document_ids": sorted(set(request.document_ids)),
+        "model": settings.embedding_model,
+        "weights": weights,
+        "rrf_k": settings.rrf_k,
+    }
+    if generation is not None:
+        hit = await cache.get_json("search", generation, key)
+        results = _cached_results(hit)
+        if results is not None:
+            total = round((time.perf_counter() - began) * 1000, 2)
+            return SearchResponse(
+                query=body.query, mode=body.mode, results=results, timings_ms={"total_ms": total}, cached=True
             )
-            for h in result.hits
-        ],
-        timings_ms=result.timings_ms,
-    )
+    embedder = CachedEmbedder(Embedder(env.AI, settings.embedding_model, truncate=True), cache)
+    result = await hybrid_search(env.DB, env.VECTORS, request, embedder, weights, settings.rrf_k)
+    items = [
+        SearchResultItem(
+            document_id=h.document_id,
+            title=h.title,
+            chunk_id=h.chunk_id,
+            seq=h.seq,
+            snippet=h.snippet,
+            score=round(h.score, 6),
+            retrievers=h.retrievers,
+        )
+        for h in result.hits
+    ]
+    if generation is not None:
+        value = [item.model_dump() for item in items]
+        await cache.put_json("search", generation, key, value, ttl=RESULT_TTL_S)
+    return SearchResponse(query=body.query, mode=body.mode, results=items, timings_ms=result.timings_ms)
+
+
+def _cached_results(value: Any) -> list[SearchResultItem] | None:
+    """The cached results, or None (a miss) when the value is not a list of valid items."""
+    if not isinstance(value, list):
+        return None
+    try:
+        return [SearchResultItem.model_validate(item) for item in value]
+    except ValidationError:
+        return None
