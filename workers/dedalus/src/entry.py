@@ -1,8 +1,8 @@
 """Edge entry for the dedalus worker: the only dedalus module that touches the Workers SDK.
 
 ``fetch`` serves :mod:`dedalus.http` (health and the streamed ``POST /v1/chat``) through the SDK's ASGI
-bridge, which turns the streamed body into a JavaScript stream; ``health`` is also an RPC method. The
-runtime's ``fetch`` is handed to dedalus as its outbound HTTP port (model providers).
+bridge, which turns the streamed body into a JavaScript stream; ``health`` and ``models`` are RPC
+methods. The runtime's ``fetch`` is handed to dedalus as its outbound HTTP port (model providers).
 """
 
 from dedalus.fetch_http import FetchHttpClient
@@ -20,3 +20,6 @@ class Default(WorkerEntrypoint):
 
     async def health(self):
         return await DedalusService(self.env).health()
+
+    async def models(self, plan):
+        return await DedalusService(self.env).models(str(plan))

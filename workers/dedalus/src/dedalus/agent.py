@@ -23,6 +23,11 @@ Limits (:class:`~edgerag.contracts.dedalus.AgentLimits`), and what hitting each 
   orchestrator's per-attempt timeouts, not cut here: cancelling a stream mid-answer would lose its
   usage record.
 
+Client tools (``call.client_tools``, the OpenAI-compatible API's own ``tools``) are offered to the
+model instead of registry tools and never run here: the first turn that calls them ends the run with a
+``tool_call`` event per call and ``done`` with ``finish_reason="tool_calls"``, so the caller runs them
+and sends the results back in its next request, as with any OpenAI-compatible server.
+
 Nothing a tool does crashes the run: unknown tools, invalid or schema-invalid arguments, exceptions and
 timeouts are results with ``ok=False`` (see :mod:`dedalus.tools.registry`). A failed model turn
 (:class:`~dedalus.turns.TurnFailedError`) ends the run with its error event. Tools outside the call's
@@ -111,6 +116,7 @@ async def run_agent(
     limits = call.limits
     deadline = clock() + limits.deadline_s
     specs = await registry.specs(call.tools, ctx)  # ToolNotAllowedError before any model call
+    specs = specs or list(call.client_tools)  # a call offers one kind or the other (ChatCall checks)
     offered = frozenset(spec.name for spec in specs)
     outcome = AgentOutcome(messages=list(call.messages))
     tool_calls_used = 0
@@ -140,6 +146,8 @@ async def run_agent(
             outcome.finish_reason = "limit" if outcome.limit is not None else turn.finish_reason
             await sink(_done(outcome))
             return outcome
+        if call.client_tools:
+            return await _hand_back(outcome, sink, step, turn)
         if step == limits.max_steps:
             return await _stop(
                 outcome, sink, "max_steps", f"the model still asked for tools after {limits.max_steps} steps"
@@ -204,6 +212,16 @@ async def _run_one(
         )
     )
     return result
+
+
+async def _hand_back(outcome: AgentOutcome, sink: EventSink, step: int, turn: TurnResult) -> AgentOutcome:
+    """End the run with the client's tool calls for the client to run (see the module docstring)."""
+    for tool_call in turn.tool_calls:
+        await sink(ToolCallEvent(step=step, call=tool_call))
+    outcome.text = turn.text
+    outcome.finish_reason = "tool_calls"
+    await sink(_done(outcome))
+    return outcome
 
 
 def _record_turn(outcome: AgentOutcome, step: int, turn: TurnResult) -> None:

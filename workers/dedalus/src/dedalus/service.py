@@ -1,6 +1,7 @@
 """The dedalus service: what the gateway calls over the service binding.
 
 - :meth:`DedalusService.health` (RPC and ``GET /health``);
+- :meth:`DedalusService.models` (RPC): the chat models a plan may name (``GET /v1/models``);
 - :meth:`DedalusService.run` (``POST /v1/chat``, see :mod:`dedalus.http`): one chat completion or
   agent run for a :class:`~edgerag.contracts.dedalus.ChatCall`, every event of the normalised stream
   sent to the sink, the last one ``done`` or ``error`` — whatever fails, the caller gets a typed error
@@ -23,7 +24,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from edgerag.contracts.dedalus import ChatCall, HealthReply, Purpose
+from edgerag.contracts.dedalus import ChatCall, HealthReply, ModelInfo, ModelsReply, Purpose
 from edgerag.llm.events import ErrorEvent
 from edgerag.llm.types import ChatMessage
 from edgerag.ports import HttpClient
@@ -73,6 +74,25 @@ class DedalusService:
     async def health(self) -> dict[str, Any]:
         bindings = sorted(name for name in _HEALTH_BINDINGS if getattr(self._env, name, None) is not None)
         return HealthReply(service=SERVICE_NAME, status="ok", bindings=bindings).model_dump()
+
+    async def models(self, plan: str) -> dict[str, Any]:
+        """:class:`ModelsReply` for ``plan``: its primary chat model and its override allow-list.
+        A misconfigured MODELS_CONFIG raises (the caller answers 503): there is nothing to list."""
+        catalog = ModelCatalog(dedalus_settings.load(self._env).models)
+        listed = [catalog.route(model_id) for model_id in catalog.allowed_models(plan)]
+        return ModelsReply(
+            plan=plan,
+            default=catalog.plan(plan).chat,
+            models=[
+                ModelInfo(
+                    id=r.model_id,
+                    provider=r.provider,
+                    context_window=r.context_window,
+                    supports_tools=r.supports_tools,
+                )
+                for r in listed
+            ],
+        ).model_dump()
 
     async def run(self, call: ChatCall, sink: EventSink) -> None:
         try:

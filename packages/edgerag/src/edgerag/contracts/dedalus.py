@@ -1,6 +1,8 @@
 """The contract of the dedalus worker (gateway -> dedalus over the service binding).
 
 - ``health()`` over RPC -> :class:`HealthReply`.
+- ``models(plan)`` over RPC -> :class:`ModelsReply`: the chat models a call of that plan may name
+  (what the gateway's ``GET /v1/models`` lists; the gateway holds no copy of the model config).
 - ``POST /v1/chat`` over the binding's ``fetch`` with a :class:`ChatCall` JSON body -> the normalised
   event stream of :mod:`edgerag.llm.events`: ``text/event-stream`` when the call asks for
   ``stream: true`` (fetch, not RPC, because streams over Python RPC are unconfirmed), else one
@@ -15,11 +17,11 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from edgerag.llm.types import ChatMessage
+from edgerag.llm.types import ChatMessage, ToolSpec
 
-__all__ = ["AgentLimits", "CallContext", "ChatCall", "HealthReply", "Purpose"]
+__all__ = ["AgentLimits", "CallContext", "ChatCall", "HealthReply", "ModelInfo", "ModelsReply", "Purpose"]
 
 Purpose = Literal["chat", "summarize", "classify"]
 _ID = r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$"
@@ -31,6 +33,25 @@ class HealthReply(BaseModel):
     service: str
     status: Literal["ok", "degraded"]
     bindings: list[str]
+
+
+class ModelInfo(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: str = Field(description="the configured model id: what a call names as its model")
+    provider: str = Field(description="the configured provider name")
+    context_window: int = Field(ge=1)
+    supports_tools: bool
+
+
+class ModelsReply(BaseModel):
+    """The chat models one plan may use: its primary (``default``) and its override allow-list."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    plan: str
+    default: str = Field(description="the model a call that names none gets")
+    models: list[ModelInfo]
 
 
 class CallContext(BaseModel):
@@ -72,6 +93,13 @@ class ChatCall(BaseModel):
     tools: list[str] = Field(
         default_factory=list, max_length=32, description="registry tools offered to the model; [] = none"
     )
+    client_tools: list[ToolSpec] = Field(
+        default_factory=list,
+        max_length=64,
+        description="the caller's own tools (the OpenAI-compatible API): offered to the model but never "
+        "run by dedalus; a turn that calls them ends the run with their tool_call events and "
+        "finish_reason 'tool_calls'. Not combinable with registry tools.",
+    )
     max_tokens: int | None = Field(default=None, ge=1, le=32768)
     temperature: float | None = Field(default=None, ge=0, le=2)
     stream: bool = False
@@ -80,3 +108,10 @@ class ChatCall(BaseModel):
         default_factory=dict,
         description="passed through to OpenAI-compatible providers (e.g. Dedalus Labs' mcp_servers)",
     )
+
+    @model_validator(mode="after")
+    def _one_tool_source(self) -> ChatCall:
+        # Registry tools are run by the agent loop, client tools are handed back: one run does one.
+        if self.tools and self.client_tools:
+            raise ValueError("a call offers registry tools or client tools, not both")
+        return self
