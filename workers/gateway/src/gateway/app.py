@@ -15,7 +15,7 @@ from pydantic import BaseModel
 from gateway.deps import get_env
 from gateway.errors import install_problem_handlers
 from gateway.openapi import install_docs, install_problem_schema
-from gateway.routes import admin, documents, keys, search, usage
+from gateway.routes import admin, documents, keys, openai_compat, search, usage
 from gateway.routes.chat import router as chat_router
 from gateway.routes.users import router as users_router
 
@@ -54,6 +54,7 @@ def build_app() -> FastAPI:
     for router in (admin.router, keys.router, documents.router, search.router):
         app.include_router(router)
     app.include_router(usage.router)
+    app.include_router(openai_compat.router)
     app.include_router(chat_router)
     app.include_router(users_router)
     install_problem_schema(app)

@@ -93,6 +93,11 @@ def install_problem_schema(app: FastAPI) -> None:
         problem = {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/ProblemDetails"}}}
         for operations in schema.get("paths", {}).values():
             for operation in operations.values():
+                if operation.get("x-error-format") == "openai":
+                    # The OpenAI-compatible routes document their own error shape, and answer invalid
+                    # bodies with 400 as OpenAI does, never FastAPI's default 422.
+                    operation.get("responses", {}).pop("422", None)
+                    continue
                 for status, response in operation.get("responses", {}).items():
                     if status[:1] in ("4", "5"):
                         response["content"] = problem

@@ -1,0 +1,1 @@
+"""OpenAI-compatible API: request/response shapes, errors, grounding glue (see routes/openai_compat)."""
