@@ -35,7 +35,7 @@ __all__ = [
 ]
 
 # Keys that [env.X] inherits from the top level (wrangler's "inheritable" keys we use).
-_INHERITABLE = ("compatibility_date", "compatibility_flags", "main", "observability")
+_INHERITABLE = ("compatibility_date", "compatibility_flags", "main", "observability", "triggers")
 # Everything else (vars and every binding) is not inherited: [env.X] must declare it again.
 
 
@@ -121,6 +121,7 @@ class WorkerConfig:
     consumers: tuple[QueueConsumer, ...] = ()
     services: tuple[ServiceBinding, ...] = ()
     ratelimits: tuple[RateLimitBinding, ...] = ()
+    crons: tuple[str, ...] = ()  # [triggers] crons, validated (edgerag_local.cron)
 
     @property
     def directory(self) -> Path:
@@ -165,12 +166,28 @@ def parse_worker_config(raw: Mapping[str, Any], path: Path, environment: str | N
     return WorkerConfig(
         path=path,
         name=name,
+        crons=_crons(section, path),
         main=(path.parent / main).resolve(),
         compatibility_date=_require(section, "compatibility_date", str, path),
         compatibility_flags=tuple(flags),
         vars=dict(vars_),
         **_parse_bindings(section, path),
     )
+
+
+def _crons(section: Mapping[str, Any], path: Path) -> tuple[str, ...]:
+    from edgerag_local.cron import CronError, parse_cron
+
+    triggers = section.get("triggers", {})
+    crons = triggers.get("crons", []) if isinstance(triggers, Mapping) else None
+    if not isinstance(crons, list) or not all(isinstance(c, str) for c in crons):
+        raise ConfigError(f"{path}: [triggers] crons must be a list of strings")
+    for cron in crons:
+        try:
+            parse_cron(cron)
+        except CronError as exc:
+            raise ConfigError(f"{path}: [triggers] crons: {exc}") from exc
+    return tuple(crons)
 
 
 def _parse_bindings(section: Mapping[str, Any], path: Path) -> dict[str, Any]:

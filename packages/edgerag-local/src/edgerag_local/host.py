@@ -10,8 +10,11 @@ the worker exactly along its edge path: request -> entry ``fetch`` -> ``asgi.fet
 Two ways to deliver queues: :meth:`LocalStack.start` runs each consumer worker's dispatchers on a
 thread with its own event loop (:mod:`edgerag_local.host_consumers`), as separate isolates run at the
 edge, so a CPU-bound batch cannot starve the serving loop; :meth:`LocalStack.drain_queues` delivers
-on the caller's loop, so tests decide exactly when ingestion happens. Whatever a worker's ``fetch``
-does, the host answers HTTP with the worker's response or an ``application/problem+json`` 500.
+on the caller's loop, so tests decide exactly when ingestion happens. Cron triggers likewise:
+:meth:`LocalStack.start` runs a :class:`~edgerag_local.cron.CronScheduler` on the serving loop, and
+:meth:`LocalStack.run_scheduled` fires a tick on the caller's loop, at the time the test says.
+Whatever a worker's ``fetch`` does, the host answers HTTP with the worker's response or an
+``application/problem+json`` 500.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import json
 import logging
 import sys
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +35,7 @@ from urllib.parse import quote, urlsplit
 
 from edgerag_local import sdk
 from edgerag_local.config import WorkerConfig, load_worker_config
+from edgerag_local.cron import CronScheduler, ScheduledController
 from edgerag_local.env import LocalEnv, ResourcePool, build_env
 from edgerag_local.host_consumers import ConsumerThread
 from edgerag_local.migrations import apply_migrations
@@ -92,6 +97,10 @@ class WorkerRuntime:
         instance = self.new_instance(self.entrypoint(None), sdk.ExecutionContext())
         await instance.queue(batch, self.env, instance.ctx)
 
+    async def scheduled(self, cron: str, scheduled_time_ms: float) -> None:
+        instance = self.new_instance(self.entrypoint(None), sdk.ExecutionContext())
+        await instance.scheduled(ScheduledController(cron, scheduled_time_ms), self.env, instance.ctx)
+
     async def drain(self) -> None:
         """Wait for every ``ctx.waitUntil`` task started so far on the running event loop.
 
@@ -151,6 +160,8 @@ class LocalStack:
         self._by_name: dict[str, WorkerRuntime] = {}
         self._dispatchers: dict[str, list[QueueDispatcher]] = {}
         self._consumers: list[ConsumerThread] = []
+        self._crons: list[asyncio.Task[None]] = []
+        self._clock = clock or time.time
         sdk.install()
         configs = {
             key: load_worker_config(project_root / "workers" / key / "wrangler.toml", environment)
@@ -188,10 +199,18 @@ class LocalStack:
             consumer = ConsumerThread(key, dispatchers, self.workers[key].drain)
             consumer.start()
             self._consumers.append(consumer)
+        for runtime in self.workers.values():
+            if runtime.config.crons:
+                scheduler = CronScheduler(runtime.config.crons, runtime.scheduled, self._clock)
+                self._crons.append(asyncio.create_task(scheduler.run(), name=f"cron-{runtime.key}"))
 
     async def stop(self) -> None:
         """Stop the consumers (running batches finish first) and wait for ``waitUntil`` work."""
         consumers, self._consumers = self._consumers, []
+        crons, self._crons = self._crons, []
+        for task in crons:
+            task.cancel()
+        await asyncio.gather(*crons, return_exceptions=True)
         failures: list[BaseException] = []
         for consumer in consumers:
             try:
@@ -214,6 +233,23 @@ class LocalStack:
             delivered += round_total
             if round_total == 0:
                 return delivered
+
+    async def run_scheduled(
+        self, cron: str | None = None, *, worker: str | None = None, at: float | None = None
+    ) -> int:
+        """Fire a cron tick now, on this loop: every trigger (or those equal to ``cron``) of every
+        worker (or ``worker``), with ``scheduledTime`` = ``at`` (default: the stack's clock), as if
+        due. Handler errors propagate. Returns how many handlers ran."""
+        when_ms = (self._clock() if at is None else at) * 1000
+        fired = 0
+        for key, runtime in self.workers.items():
+            if worker is not None and key != worker:
+                continue
+            for expression in runtime.config.crons:
+                if cron is None or cron == expression:
+                    await runtime.scheduled(expression, when_ms)
+                    fired += 1
+        return fired
 
     def close(self) -> None:
         self.pool.close()
