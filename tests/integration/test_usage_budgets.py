@@ -301,3 +301,24 @@ async def test_arbitrary_queries_and_bodies_never_get_a_500(harness: StackHarnes
             response = await acme.client.get(url, params=payload)
         assert_not_server_error(response)
     assert (await acme.client.get("/v1/usage/limits")).status_code == 200
+
+
+async def test_a_chat_message_over_the_limit_stores_nothing_and_asks_no_model(harness: StackHarness) -> None:
+    acme = await harness.tenant("acme")
+    await acme.client.post("/v1/documents", json={"title": "Rockets", "text": "Rockets burn kerosene."})
+    await harness.ingest()
+    await set_limits(harness, acme, requests_per_hour=1)
+    at_minute(harness, 20)
+    session = (await acme.client.post("/v1/chat/sessions", json={})).json()["id"]
+    path = f"/v1/chat/sessions/{session}/messages"
+    assert (await acme.client.post(path, json={"content": "What do rockets burn?"})).status_code == 200
+
+    refused = await acme.client.post(path, json={"content": "And what else?"})
+    assert refused.status_code == 429
+    assert refused.json()["type"] == "https://edgerag.dev/problems/request-limit"
+    assert refused.headers["retry-after"] == str(40 * 60)
+    messages = (await acme.client.get(f"{path}")).json()["messages"]
+    assert [m["role"] for m in messages] == ["user", "assistant"]  # the refused question was not kept
+    db = harness.stack.workers["gateway"].env.DB
+    calls = await db.prepare("SELECT count(*) AS n FROM llm_calls WHERE tenant_id = ?1").bind(acme.id).first()
+    assert calls["n"] == 1

@@ -30,6 +30,7 @@ import base64
 import re
 from typing import Any
 
+from edgerag.budgets import Admission
 from edgerag.problems import BadRequest
 from edgerag.settings import load_settings
 from edgerag.store.chat import ChatStore, SessionRecord
@@ -37,6 +38,7 @@ from edgerag.store.tenants import Principal, TenantStore
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from starlette.convertors import StringConvertor, register_url_convertor
 
+from gateway.budgets import require_budget
 from gateway.chat import ChatSettings, ChatTurn, GatewayTimeout, TurnInput
 from gateway.chat_models import (
     SESSION_ID,
@@ -223,7 +225,7 @@ def _wants_stream(body: SendMessage, request: Request) -> bool:
             "description": "The assistant's answer, stored (JSON), or the event stream",
             "content": {"text/event-stream": {"schema": {"type": "string"}}},
         },
-        **problems(400, 401, 403, 404, 413, 422, 429, 502, 503),
+        **problems(400, 401, 402, 403, 404, 413, 422, 429, 502, 503),
         **_504,
     },
 )
@@ -232,6 +234,8 @@ async def send_message(
     request: Request,
     session_id: str = _SESSION_ID_PARAM,
     principal: Principal = Depends(CHATTER),
+    # The plan's hourly limit (429) and monthly budget (402), before anything is stored or asked.
+    admission: Admission = Depends(require_budget),
     end_user: str = Depends(get_end_user),
     env: Any = Depends(get_env),
     settings: GatewaySettings = Depends(get_settings),
