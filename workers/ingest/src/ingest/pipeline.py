@@ -12,6 +12,15 @@ Bounded work: a document over its processing budget (stored size, extracted char
 ingest/settings.py) fails permanently before the expensive step, with a reason naming the limit and
 the document's size. Chunking is linear and lazy, so finding out that a document needs too many
 chunks costs at most one chunk more than the budget.
+
+Progress (:mod:`ingest.progress`): each stage is written to the document as it starts, and embedding
+and indexing report chunks done of total per batch.
+
+Reindex (``reindex_requested_at`` set by the gateway): a ready document with unchanged bytes is
+processed again instead of skipped. It stays ``ready`` and searchable throughout: vector ids are
+stable per (document, position), so each upsert replaces one old vector with its new one in place
+(never a moment with neither), the old D1 chunks stay until the batch that swaps in the new ones, and
+surplus vectors of a longer old version are deleted only after that. A changed embedding model with
 """
 
 from __future__ import annotations
@@ -31,6 +40,7 @@ from edgerag.store.d1 import run
 from edgerag.store.documents import DocumentStore, NewChunk
 from edgerag.tokens import estimate_tokens
 
+from ingest.progress import Progress
 from ingest.settings import IngestSettings
 
 __all__ = ["PermanentIngestError", "discard_document_index", "embedding_input", "ingest_document"]
@@ -68,9 +78,12 @@ async def ingest_document(env: Any, settings: IngestSettings, message: IngestMes
     if document is None:
         # Deleted while queued: nothing to do, and nothing must be written for it.
         return IngestOutcome(message.document_id, "deleted", 0)
-    if document.status == "ready" and document.content_sha256 == message.sha256:
+    reindex = document.reindex_requested_at is not None
+    if document.status == "ready" and document.content_sha256 == message.sha256 and not reindex:
         return IngestOutcome(document.id, "ready", document.chunk_count)
     await store.mark_processing(message.tenant_id, message.document_id)
+    progress = Progress(store, message.tenant_id, document.id)
+    await progress.stage("extracting")
 
     obj = await env.FILES.get(message.r2_key)
     if obj is None:
@@ -90,6 +103,7 @@ async def ingest_document(env: Any, settings: IngestSettings, message: IngestMes
     except (UnsupportedContentType, ExtractionError) as exc:
         raise PermanentIngestError(str(exc)) from exc
 
+    await progress.stage("chunking")
     chunking = settings.chunking()
     chunks = _chunks_within_budget(extracted.text, chunking, settings)
     if not chunks:
@@ -103,7 +117,15 @@ async def ingest_document(env: Any, settings: IngestSettings, message: IngestMes
     embedder = Embedder(env.AI, settings.embedding_model, batch_size=settings.embed_batch_size)
     # The title prefix must not push a full chunk past the model's input limit.
     title_budget = min(_TITLE_TOKENS, chunking.hard_limit_tokens - chunking.max_tokens)
-    vectors = await embedder.embed([embedding_input(document.title, c.text, title_budget) for c in planned])
+    await progress.stage("embedding", total=len(planned))
+    vectors: list[list[float]] = []
+    step = settings.embed_batch_size
+    for start in range(0, len(planned), step):  # one batch per call, so progress moves per batch
+        batch = planned[start : start + step]
+        vectors += await embedder.embed(
+            [embedding_input(document.title, c.text, title_budget) for c in batch]
+        )
+        await progress.advance(len(batch))
     records = [
         {
             "id": c.id,
@@ -113,12 +135,15 @@ async def ingest_document(env: Any, settings: IngestSettings, message: IngestMes
         }
         for c, v in zip(planned, vectors, strict=True)
     ]
+    await progress.stage("indexing", total=len(records))
     for start in range(0, len(records), _UPSERT_BATCH):
         await env.VECTORS.upsert(records[start : start + _UPSERT_BATCH])
+        await progress.advance(len(records[start : start + _UPSERT_BATCH]))
     # A previous attempt with another chunking may have written more vectors: drop the surplus.
     surplus = [chunk_id(document.id, seq) for seq in range(len(planned), max(document.chunk_count, 0))]
     for start in range(0, len(surplus), _DELETE_BATCH):
         await env.VECTORS.deleteByIds(surplus[start : start + _DELETE_BATCH])
+    await progress.finish()
     await store.replace_chunks(message.tenant_id, document.id, document.title, planned)
     return IngestOutcome(document.id, "ready", len(planned))
 

@@ -15,6 +15,11 @@ never reaches a response.
 A failing embedding model or Vectorize call raises :class:`edgerag.problems.UpstreamFailure` (502) with
 the cause chained: platform errors never surface as a 500.
 
+Document filters (:mod:`edgerag.filters`, ``SearchRequest.filter``): the keyword retriever applies the
+filter inside its SQL; the vector retriever gets ``document_id $in`` the matching documents when at most
+:data:`~edgerag.filters.VECTOR_IN_LIMIT` match (``document_id`` is metadata-indexed), and otherwise its
+candidates are post-filtered through D1 (exact, but only over its top 100).
+
 To add a retriever: a ``*_candidates`` coroutine returning ranked chunk ids, a name in :data:`Mode`'s
 routing below, and a weight in the caller's ``weights``.
 """
@@ -28,6 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from edgerag.embedding import EmbeddingError
+from edgerag.filters import VECTOR_IN_LIMIT, DocumentFilter
 from edgerag.ports import D1Database
 from edgerag.problems import UpstreamFailure
 from edgerag.retrieval.fts_query import build_match_query
@@ -80,6 +86,7 @@ class SearchRequest:
     top_k: int
     mode: Mode = "hybrid"
     document_ids: tuple[str, ...] = ()
+    filter: DocumentFilter = field(default_factory=DocumentFilter)
 
 
 @dataclass(frozen=True)
@@ -108,6 +115,12 @@ async def keyword_candidates(db: D1Database, request: SearchRequest, limit: int)
     if request.document_ids:
         doc_filter = f" AND c.document_id IN ({placeholders(request.document_ids, start=3)})"
         params += list(request.document_ids)
+    if request.filter:
+        fragment, values = request.filter.sql(start=len(params) + 1)
+        doc_filter += (
+            f" AND c.document_id IN (SELECT d.id FROM documents d WHERE d.tenant_id = ?2 AND {fragment})"
+        )
+        params += values
     params.append(limit)
     rows = await fetch_all(
         db,
@@ -119,17 +132,69 @@ async def keyword_candidates(db: D1Database, request: SearchRequest, limit: int)
     return [r["id"] for r in rows]
 
 
+async def filtered_document_ids(db: D1Database, request: SearchRequest, limit: int) -> list[str]:
+    """Up to ``limit`` of the tenant's documents that pass ``request.filter`` (and ``document_ids``)."""
+    params: list[Any] = [request.tenant_id]
+    clauses = ["d.tenant_id = ?1"]
+    if request.document_ids:
+        clauses.append(f"d.id IN ({placeholders(request.document_ids, start=2)})")
+        params += list(request.document_ids)
+    fragment, values = request.filter.sql(start=len(params) + 1)
+    params += values
+    params.append(limit)
+    rows = await fetch_all(
+        db,
+        f"SELECT d.id FROM documents d WHERE {' AND '.join(clauses)} AND {fragment}"
+        f" ORDER BY d.id LIMIT ?{len(params)}",
+        *params,
+    )
+    return [r["id"] for r in rows]
+
+
+async def _post_filter(db: D1Database, request: SearchRequest, chunk_ids: list[str]) -> list[str]:
+    """The chunk ids (in order) whose documents pass ``request.filter``."""
+    keep: set[str] = set()
+    for start in range(0, len(chunk_ids), 50):  # 50 ids + the filter's 40 values < D1's 100
+        part = chunk_ids[start : start + 50]
+        fragment, values = request.filter.sql(start=len(part) + 2)
+        rows = await fetch_all(
+            db,
+            "SELECT c.id FROM chunks c JOIN documents d ON d.id = c.document_id AND d.tenant_id = c.tenant_id"
+            f" WHERE c.tenant_id = ?1 AND c.id IN ({placeholders(part, start=2)}) AND {fragment}",
+            request.tenant_id,
+            *part,
+            *values,
+        )
+        keep.update(r["id"] for r in rows)
+    return [i for i in chunk_ids if i in keep]
+
+
 async def vector_candidates(
-    vectors: Any, embedding: Sequence[float], request: SearchRequest, limit: int
+    vectors: Any,
+    embedding: Sequence[float],
+    request: SearchRequest,
+    limit: int,
+    db: D1Database | None = None,
 ) -> list[str]:
     options: dict[str, Any] = {"topK": limit, "namespace": request.tenant_id, "returnMetadata": "none"}
-    if request.document_ids:
-        options["filter"] = {"document_id": {"$in": list(request.document_ids)}}
+    document_ids = list(request.document_ids)
+    post_filter = False
+    if request.filter and db is not None:
+        matching = await filtered_document_ids(db, request, VECTOR_IN_LIMIT + 1)
+        if not matching:
+            return []
+        if len(matching) <= VECTOR_IN_LIMIT:
+            document_ids = matching
+        else:
+            post_filter = True
+    if document_ids:
+        options["filter"] = {"document_id": {"$in": document_ids}}
     try:
         result = await vectors.query(list(embedding), options)
     except Exception as exc:  # the platform's error types are not importable here
         raise UpstreamFailure("the vector index failed to answer; try again or use mode 'keyword'") from exc
-    return [m["id"] for m in result["matches"]]
+    found = [m["id"] for m in result["matches"]]
+    return await _post_filter(db, request, found) if post_filter and db is not None else found
 
 
 def snippet(text: str, query: str) -> str:
@@ -167,7 +232,7 @@ async def hybrid_search(
             ) from exc
         timings["embed_ms"] = (time.perf_counter() - t) * 1000
         t = time.perf_counter()
-        ranked["vector"] = await vector_candidates(vectors, embedding, request, _CANDIDATES)
+        ranked["vector"] = await vector_candidates(vectors, embedding, request, _CANDIDATES, db)
         timings["vector_ms"] = (time.perf_counter() - t) * 1000
     t = time.perf_counter()
     active = {name: weights[name] for name in ranked}

@@ -23,6 +23,7 @@ from edgerag.store.d1 import fetch_all, fetch_one, now_iso, placeholders, run, s
 __all__ = ["ChunkRow", "DocumentRecord", "DocumentStore", "NewChunk"]
 
 Status = Literal["queued", "processing", "ready", "failed"]
+Stage = Literal["queued", "extracting", "chunking", "embedding", "indexing", "ready", "failed"]
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,12 @@ class DocumentRecord:
     attempts: int
     created_at: str
     updated_at: str
+    # migrations/0011: the pipeline's stage and progress (a reindex runs them on a ready document)
+    stage: Stage = "queued"
+    progress_done: int = 0
+    progress_total: int = 0
+    timings: dict[str, float] | None = None
+    reindex_requested_at: str | None = None
 
     def to_public(self) -> dict[str, Any]:
         """The API representation (no storage keys)."""
@@ -58,6 +65,10 @@ class DocumentRecord:
             "metadata": self.metadata,
             "created_at": self.created_at,
             "updated_at": self.updated_at,
+            "stage": self.stage,
+            "progress": {"done": self.progress_done, "total": self.progress_total},
+            "timings_ms": dict(self.timings or {}),
+            "reindex_requested_at": self.reindex_requested_at,
         }
 
 
@@ -97,6 +108,11 @@ def _document(row: dict[str, Any]) -> DocumentRecord:
         attempts=row["attempts"],
         created_at=row["created_at"],
         updated_at=row["updated_at"],
+        stage=row["stage"],
+        progress_done=row["progress_done"],
+        progress_total=row["progress_total"],
+        timings=json.loads(row["timings"] or "{}"),
+        reindex_requested_at=row["reindex_requested_at"],
     )
 
 
@@ -198,6 +214,78 @@ class DocumentStore:
             > 0
         )
 
+    async def update_details(
+        self, tenant_id: str, document_id: str, *, title: str, metadata: dict[str, Any]
+    ) -> bool:
+        """Set title and metadata (``PATCH``); the chunks' copy of the title follows, so keyword search
+        matches the new one (FTS follows chunks through its trigger). One atomic batch."""
+        now = now_iso()
+        # Writing title every time also fires the cache-generation trigger (UPDATE OF title), so a
+        # metadata-only change invalidates cached filtered searches too.
+        results = await self._db.batch(
+            [
+                statement(
+                    self._db,
+                    "UPDATE documents SET title = ?3, metadata = ?4, updated_at = ?5"
+                    " WHERE id = ?1 AND tenant_id = ?2",
+                    document_id,
+                    tenant_id,
+                    title,
+                    json.dumps(metadata, separators=(",", ":")),
+                    now,
+                ),
+                statement(
+                    self._db,
+                    "UPDATE chunks SET title = ?3 WHERE document_id = ?1 AND tenant_id = ?2 AND title != ?3",
+                    document_id,
+                    tenant_id,
+                    title,
+                ),
+            ]
+        )
+        return int(results[0]["meta"]["changes"]) > 0
+
+    async def request_reindex(self, tenant_id: str, document_ids: Sequence[str]) -> None:
+        """Flag documents for re-embedding; their status (and searchability) does not change."""
+        now = now_iso()
+        for start in range(0, len(document_ids), 90):
+            part = list(document_ids[start : start + 90])
+            await run(
+                self._db,
+                "UPDATE documents SET reindex_requested_at = ?2, stage = 'queued', progress_done = 0,"
+                f" progress_total = 0 WHERE tenant_id = ?1 AND id IN ({placeholders(part, start=3)})",
+                tenant_id,
+                now,
+                *part,
+            )
+
+    async def reindexable(self, tenant_id: str, *, after: str = "", limit: int = 500) -> list[DocumentRecord]:
+        """The tenant's ready documents by id, after ``after`` (a tenant-wide reindex pages through them)."""
+        rows = await fetch_all(
+            self._db,
+            "SELECT * FROM documents WHERE tenant_id = ?1 AND status = 'ready' AND id > ?2"
+            " ORDER BY id LIMIT ?3",
+            tenant_id,
+            after,
+            limit,
+        )
+        return [_document(r) for r in rows]
+
+    async def set_progress(
+        self, tenant_id: str, document_id: str, stage: Stage, done: int, total: int, timings: dict[str, float]
+    ) -> None:
+        await run(
+            self._db,
+            "UPDATE documents SET stage = ?3, progress_done = ?4, progress_total = ?5, timings = ?6"
+            " WHERE id = ?1 AND tenant_id = ?2",
+            document_id,
+            tenant_id,
+            stage,
+            done,
+            total,
+            json.dumps(timings, separators=(",", ":")),
+        )
+
     async def mark_processing(self, tenant_id: str, document_id: str) -> int:
         """Count an attempt; returns the number of attempts so far (0 if the document is gone)."""
         await run(
@@ -232,7 +320,8 @@ class DocumentStore:
                 statement(
                     self._db,
                     "UPDATE documents SET status = 'failed', error = ?3, chunk_count = 0, updated_at = ?4,"
-                    " dedup_sha256 = NULL WHERE id = ?1 AND tenant_id = ?2",
+                    " dedup_sha256 = NULL, stage = 'failed', reindex_requested_at = NULL"
+                    " WHERE id = ?1 AND tenant_id = ?2",
                     document_id,
                     tenant_id,
                     reason[:1000],
@@ -284,7 +373,8 @@ class DocumentStore:
         batch.append(
             statement(
                 self._db,
-                "UPDATE documents SET status = 'ready', error = NULL, chunk_count = ?3, updated_at = ?4"
+                "UPDATE documents SET status = 'ready', error = NULL, chunk_count = ?3, updated_at = ?4,"
+                " stage = 'ready', progress_done = ?3, progress_total = ?3, reindex_requested_at = NULL"
                 " WHERE id = ?1 AND tenant_id = ?2",
                 document_id,
                 tenant_id,

@@ -12,6 +12,12 @@ stores nothing and answers 200 with that document and ``"duplicate": true``; ``?
 stores a copy anyway. D1's unique index settles two identical uploads racing each other (one
 document; the other request gets it as its duplicate). Another tenant's identical file is never a
 duplicate. In a batch, each item is judged against the tenant's documents and the items before it.
+
+Lifecycle (the routes at the end of this module): ``PATCH`` sets a document's title and merges its
+metadata (:mod:`edgerag.metadata`: JSON Merge Patch, ``null`` removes a key); ``POST .../reindex``
+re-embeds one ready document, ``POST /v1/documents/reindex`` all of the tenant's, without taking them
+out of search (see :mod:`ingest.pipeline`); ``stage``, ``progress`` and ``timings_ms`` say how far
+ingestion got.
 """
 
 from __future__ import annotations
@@ -21,16 +27,19 @@ import logging
 import re
 from typing import Any, Literal
 
+from edgerag.contracts.ingest import IngestMessage
 from edgerag.ids import chunk_id
 from edgerag.intake import StoredDocument, store_and_enqueue
-from edgerag.problems import BadRequest
+from edgerag.metadata import merge_metadata
+from edgerag.problems import BadRequest, Conflict, NotFound, ServiceUnavailable, ValidationFailed
+from edgerag.store.d1 import now_iso
 from edgerag.store.documents import DocumentRecord, DocumentStore
 from edgerag.store.tenants import Principal
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.convertors import StringConvertor, register_url_convertor
 
-from gateway.deps import READER, WRITER, get_env, get_settings
+from gateway.deps import ADMIN, READER, WRITER, get_env, get_settings
 from gateway.openapi import problems
 from gateway.settings import GatewaySettings
 from gateway.uploads import BATCH_BODY, UPLOAD_BODY, Upload, read_batch, read_upload
@@ -54,6 +63,12 @@ router = APIRouter(prefix="/v1/documents", tags=["documents"])
 log = logging.getLogger("edgerag.gateway")
 
 Status = Literal["queued", "processing", "ready", "failed"]
+Stage = Literal["queued", "extracting", "chunking", "embedding", "indexing", "ready", "failed"]
+
+
+class Progress(BaseModel):
+    done: int = Field(ge=0, description="units of the current stage done (chunks embedded, vectors written)")
+    total: int = Field(ge=0, description="units the current stage has (0 while it is unknown)")
 
 
 class Document(BaseModel):
@@ -72,6 +87,15 @@ class Document(BaseModel):
     metadata: dict[str, Any] = Field(description="the client's key/value pairs")
     created_at: str = Field(description="ISO-8601 UTC, e.g. 2026-01-02T03:04:05.678Z")
     updated_at: str
+    stage: Stage = Field(
+        description="queued -> extracting -> chunking -> embedding -> indexing -> ready | failed; a "
+        "reindex runs the stages again while status stays ready"
+    )
+    progress: Progress
+    timings_ms: dict[str, float] = Field(
+        description="milliseconds per finished stage of the latest run (extracting_ms, ..., total_ms)"
+    )
+    reindex_requested_at: str | None = Field(description="set while a requested reindex has not finished")
 
     @classmethod
     def of(cls, record: DocumentRecord) -> Document:
@@ -245,3 +269,99 @@ async def delete_document(
     await env.FILES.delete(record.r2_key)
     await store.delete(principal.tenant_id, document_id)
     return Response(status_code=204)
+
+
+# --- Lifecycle: PATCH and reindex -----------------------------------------------------------------
+
+
+class DocumentPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    title: str | None = Field(None, min_length=1, max_length=500)
+    metadata: dict[str, Any] | None = Field(
+        None,
+        description="merged into the document's metadata (JSON Merge Patch): a key set to null is "
+        "removed; flat keys, string/number/boolean values, at most 32 keys and 8 KB",
+    )
+
+
+class ReindexAccepted(BaseModel):
+    queued: int = Field(ge=0, description="documents queued for re-embedding")
+
+
+def _reindex_message(record: DocumentRecord) -> IngestMessage:
+    return IngestMessage(
+        tenant_id=record.tenant_id,
+        document_id=record.id,
+        r2_key=record.r2_key,
+        content_type=record.content_type,
+        sha256=record.content_sha256,
+        enqueued_at=now_iso(),
+    )
+
+
+async def _send(env: Any, messages: list[IngestMessage]) -> None:
+    try:
+        if len(messages) == 1:
+            await env.INGEST_QUEUE.send(messages[0].to_body(), contentType="json")
+        elif messages:
+            await env.INGEST_QUEUE.sendBatch([{"body": m.to_body(), "contentType": "json"} for m in messages])
+    except Exception as exc:
+        # The flag stays set, which is harmless: the documents stay ready, and a retry re-sends.
+        log.exception("could not enqueue %d reindex message(s)", len(messages))
+        raise ServiceUnavailable("the ingestion queue is unavailable; try the reindex again") from exc
+
+
+@router.patch("/{document_id:document_id}", responses=problems(401, 403, 404, 422, 429))
+async def patch_document(
+    body: DocumentPatch,
+    document_id: str = _DOCUMENT_ID_PARAM,
+    principal: Principal = Depends(WRITER),
+    env: Any = Depends(get_env),
+) -> Document:
+    """Set the title and/or merge metadata. The chunks' keyword index follows the new title at once;
+    their vectors keep the old title in their embedded text until the document is reindexed."""
+    if body.title is None and body.metadata is None:
+        raise ValidationFailed(
+            "nothing to change: send title and/or metadata",
+            [{"loc": ["body"], "msg": "send title and/or metadata", "type": "missing"}],
+        )
+    store = DocumentStore(env.DB)
+    record = await store.get(principal.tenant_id, document_id)
+    metadata = record.metadata if body.metadata is None else merge_metadata(record.metadata, body.metadata)
+    title = record.title if body.title is None else body.title
+    if not await store.update_details(principal.tenant_id, document_id, title=title, metadata=metadata):
+        raise NotFound(f"no document {document_id}")  # deleted meanwhile
+    return Document.of(await store.get(principal.tenant_id, document_id))
+
+
+@router.post(
+    "/{document_id:document_id}/reindex", status_code=202, responses=problems(401, 403, 404, 409, 429, 503)
+)
+async def reindex_document(
+    document_id: str = _DOCUMENT_ID_PARAM, principal: Principal = Depends(WRITER), env: Any = Depends(get_env)
+) -> Document:
+    """Re-extract, re-chunk and re-embed a ready document (e.g. after a model change); it stays
+    searchable on its current index until the new one is swapped in. 409 unless it is ready."""
+    store = DocumentStore(env.DB)
+    record = await store.get(principal.tenant_id, document_id)
+    if record.status != "ready":
+        raise Conflict(f"the document is {record.status}; only a ready document can be reindexed")
+    await store.request_reindex(principal.tenant_id, [document_id])
+    await _send(env, [_reindex_message(record)])
+    return Document.of(await store.get(principal.tenant_id, document_id))
+
+
+@router.post("/reindex", status_code=202, responses=problems(401, 403, 429, 503))
+async def reindex_tenant(
+    principal: Principal = Depends(ADMIN), env: Any = Depends(get_env)
+) -> ReindexAccepted:
+    """Reindex every ready document of the tenant (admin scope): each keeps answering searches from
+    its current chunks and vectors until its new ones replace them, so search never goes empty."""
+    store = DocumentStore(env.DB)
+    queued, after = 0, ""
+    while page := await store.reindexable(principal.tenant_id, after=after, limit=100):
+        await store.request_reindex(principal.tenant_id, [d.id for d in page])
+        await _send(env, [_reindex_message(d) for d in page])  # sendBatch takes at most 100
+        queued += len(page)
+        after = page[-1].id
+    return ReindexAccepted(queued=queued)

@@ -18,6 +18,7 @@ from typing import Any, Literal
 from edgerag.cache import RESULT_TTL_S, CachedEmbedder, TenantCache, read_generation
 from edgerag.counters import UsageCounters
 from edgerag.embedding import Embedder
+from edgerag.filters import parse_filter
 from edgerag.retrieval.hybrid import SearchRequest, hybrid_search
 from edgerag.store.tenants import Principal
 from fastapi import APIRouter, Depends
@@ -43,6 +44,16 @@ class SearchFilters(BaseModel):
         max_length=50,
         description="Search only these documents. Omitted or null: all documents; [] matches nothing.",
     )
+    # The filter language is edgerag.filters: validated there so that the 422 names the failing path.
+    metadata: dict[str, Any] | None = Field(
+        None,
+        description='Filter on the documents\' metadata: {"team": "search", "year": {"$gte": 2024}}; '
+        "operators $eq $ne $in $nin $lt $lte $gt $gte, type-strict; a document without the field "
+        "passes only $ne/$nin. At most 10 fields and 30 values.",
+    )
+    content_type: Any = Field(None, description='built-in: the type without charset, e.g. "application/pdf"')
+    created_at: Any = Field(None, description='built-in: ISO-8601 UTC text, e.g. {"$gte": "2026-01-01"}')
+    title: Any = Field(None, description="built-in: the document's title")
 
 
 class SearchBody(BaseModel):
@@ -104,12 +115,21 @@ async def search(
     if document_ids is not None and not document_ids:
         # An explicit empty filter selects no documents: answer that without searching.
         return SearchResponse(query=body.query, mode=body.mode, results=[], timings_ms={"total_ms": 0.0})
+    flt = body.filters
+    doc_filter = (
+        parse_filter(
+            flt.metadata, {"content_type": flt.content_type, "created_at": flt.created_at, "title": flt.title}
+        )
+        if flt
+        else parse_filter()
+    )
     request = SearchRequest(
         tenant_id=principal.tenant_id,
         query=body.query,
         top_k=body.top_k or settings.search_default_top_k,
         mode=body.mode,
         document_ids=tuple(document_ids or ()),
+        filter=doc_filter,
     )
     weights = {"keyword": settings.keyword_weight, "vector": settings.vector_weight}
     began = time.perf_counter()
@@ -120,6 +140,7 @@ async def search(
         "top_k": request.top_k,
         "mode": request.mode,
         "document_ids": sorted(set(request.document_ids)),
+        "filter": doc_filter.canonical(),
         "model": settings.embedding_model,
         "weights": weights,
         "rrf_k": settings.rrf_k,

@@ -1,0 +1,67 @@
+"""A document's ingestion stage, progress and timings, written to its D1 row as the pipeline runs.
+
+Stages (migrations/0011): queued -> extracting -> chunking -> embedding -> indexing -> ready | failed.
+``progress`` counts the current stage's units (chunks embedded, vectors written) of its total, so a
+client polling ``GET /v1/documents/{id}`` sees how far a large document got; ``timings`` holds the
+milliseconds of every stage finished in this run. ``ready`` and ``failed`` are written by the store in
+the same batch as the chunks swap or the cleanup, never here.
+
+Writes are one small UPDATE per stage change or per reported step (one per embedding or upsert batch),
+so reporting costs a few D1 calls per document. To add a stage: add it to the CHECK in a migration, to
+``edgerag.store.documents.Stage``, and call :meth:`Progress.stage` where it starts.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from edgerag.store.documents import DocumentStore, Stage
+
+__all__ = ["Progress"]
+
+
+class Progress:
+    def __init__(
+        self,
+        store: DocumentStore,
+        tenant_id: str,
+        document_id: str,
+        clock: Callable[[], float] = time.perf_counter,
+    ) -> None:
+        self._store = store
+        self._tenant_id = tenant_id
+        self._document_id = document_id
+        self._clock = clock
+        self._stage: Stage | None = None
+        self._began = 0.0
+        self._run_began = clock()
+        self.timings: dict[str, float] = {}
+        self.done = 0
+        self.total = 0
+
+    def _close_stage(self) -> None:
+        if self._stage is not None:
+            self.timings[f"{self._stage}_ms"] = round((self._clock() - self._began) * 1000, 2)
+
+    async def _write(self) -> None:
+        assert self._stage is not None
+        await self._store.set_progress(
+            self._tenant_id, self._document_id, self._stage, self.done, self.total, self.timings
+        )
+
+    async def stage(self, name: Stage, total: int = 0) -> None:
+        """Finish the current stage (recording its time) and start ``name`` with ``total`` units."""
+        self._close_stage()
+        self._stage, self._began, self.done, self.total = name, self._clock(), 0, total
+        await self._write()
+
+    async def advance(self, units: int) -> None:
+        self.done = min(self.total, self.done + units) if self.total else self.done + units
+        await self._write()
+
+    async def finish(self) -> None:
+        """Record the last stage's time and the run's total; the store's swap then marks ``ready``."""
+        self._close_stage()
+        self.timings["total_ms"] = round((self._clock() - self._run_began) * 1000, 2)
+        await self._write()
