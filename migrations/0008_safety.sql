@@ -17,8 +17,9 @@ CREATE TABLE safety_policies (
 -- SHA-256 of its UTF-8 text) lets two flags of the same text be matched, and excerpt is a short window
 -- (at most 200 characters) around what fired, with secrets redacted, for a human to review.
 -- location: user_message | source (chunk_id names the chunk) | output. kind: injection (reasons are
--- the detector's rules) | denylist (reasons are deny:<rule>) | length (reasons: too_long). action:
--- allowed (recorded only) | blocked (the request was refused) | dropped (the source was left out).
+-- the detector's rules) | denylist (reasons are deny:<rule>) | length (reasons: too_long) | redaction
+-- (output only; reasons name what was redacted, the excerpt is the redaction marker). action: allowed
+-- (recorded only) | blocked (the request was refused) | dropped (the source was left out) | redacted.
 -- key_id is not a foreign key: the record outlives a key.
 CREATE TABLE safety_flags (
     id              TEXT PRIMARY KEY,
@@ -28,10 +29,10 @@ CREATE TABLE safety_flags (
     request_id      TEXT NOT NULL CHECK (length(request_id) BETWEEN 1 AND 128),
     location        TEXT NOT NULL CHECK (location IN ('user_message', 'source', 'output')),
     chunk_id        TEXT,
-    kind            TEXT NOT NULL CHECK (kind IN ('injection', 'denylist', 'length')),
+    kind            TEXT NOT NULL CHECK (kind IN ('injection', 'denylist', 'length', 'redaction')),
     score           REAL NOT NULL CHECK (score >= 0 AND score <= 1),
     reasons         TEXT NOT NULL CHECK (json_valid(reasons) AND json_type(reasons) = 'array'),
-    action          TEXT NOT NULL CHECK (action IN ('allowed', 'blocked', 'dropped')),
+    action          TEXT NOT NULL CHECK (action IN ('allowed', 'blocked', 'dropped', 'redacted')),
     content_sha256  TEXT NOT NULL CHECK (length(content_sha256) = 64),
     excerpt         TEXT NOT NULL DEFAULT '' CHECK (length(excerpt) <= 200),
     created_at      TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))

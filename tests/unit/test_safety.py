@@ -249,11 +249,12 @@ def _streamed(text: str, cuts: list[int], policy: SafetyPolicy) -> tuple[list[st
     return out, stream
 
 
+@pytest.mark.parametrize("policy", [STREAM_POLICY, DEFAULT_POLICY], ids=["tenant-rule", "builtins-only"])
 @settings(max_examples=300, deadline=None, derandomize=True, database=None)
 @given(cuts=st.lists(st.integers(0, 10_000), max_size=80))
-def test_streamed_output_equals_whole_output_for_every_split(cuts: list[int]) -> None:
-    expected, redactions = filter_output(STREAM_TEXT, STREAM_POLICY)
-    out, stream = _streamed(STREAM_TEXT, cuts, STREAM_POLICY)
+def test_streamed_output_equals_whole_output_for_every_split(policy: SafetyPolicy, cuts: list[int]) -> None:
+    expected, redactions = filter_output(STREAM_TEXT, policy)
+    out, stream = _streamed(STREAM_TEXT, cuts, policy)
     assert "".join(out) == expected
     assert stream.redactions == redactions
     for secret in SECRETS.values():  # no piece ever carries a secret's tail either
@@ -267,13 +268,23 @@ def test_stream_of_single_characters_catches_a_key_split_everywhere() -> None:
     assert [r.name for r in stream.redactions] == ["edgerag_api_key"]
 
 
-def test_stream_holds_back_only_a_few_characters_of_ordinary_text() -> None:
+@pytest.mark.parametrize("text", ["sk-" * 1000 + " done", "x " + "eyJ" * 1000, "Bearer " + "a" * 5000 + "."])
+def test_long_held_runs_stream_the_same_as_whole(text: str) -> None:
+    out, _ = _streamed(text, list(range(0, len(text), 4)), DEFAULT_POLICY)
+    assert "".join(out) == filter_output(text)[0]
+
+
+def test_stream_holds_back_only_what_could_still_become_a_secret() -> None:
     stream = OutputFilter()
-    emitted = stream.feed("Rockets expand hot gas through a nozzle to make thrust. " * 4)
-    assert stream.held <= 24 and emitted
+    text = "Rockets expand hot gas through a nozzle to make thrust. " * 4
+    assert stream.feed(text) == text and stream.held == 0  # no tenant rules: no delay
+    assert stream.feed("Send it with Authorization: Bea") == "Send it with Authorization: "
+    assert stream.held == 3  # "Bea" may become "Bearer <token>"
+    assert stream.feed("ms of light. -----BEG") == "Beams of light. "
+    assert stream.feed("IN PUBLIC KEY-----\nabc\n") == "-----BEGIN PUBLIC KEY-----\nabc\n"
     # With a tenant rule the hold is that rule's longest match.
     wide = OutputFilter(SafetyPolicy.model_validate({"output": [{"name": "r", "regex": r"z\w{1,40}"}]}))
-    wide.feed("a" * 500)
+    wide.feed("a " * 250)
     assert wide.held == 41 <= MAX_WIDTH
 
 

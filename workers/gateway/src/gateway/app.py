@@ -17,6 +17,7 @@ from gateway.errors import install_problem_handlers
 from gateway.openapi import install_docs, install_problem_schema
 from gateway.routes import admin, documents, keys, openai_compat, search, usage
 from gateway.routes.chat import router as chat_router
+from gateway.routes.safety import router as safety_router
 from gateway.routes.users import router as users_router
 
 __all__ = ["build_app", "get_app"]
@@ -57,6 +58,7 @@ def build_app() -> FastAPI:
     app.include_router(openai_compat.router)
     app.include_router(chat_router)
     app.include_router(users_router)
+    app.include_router(safety_router)
     install_problem_schema(app)
     return app
 

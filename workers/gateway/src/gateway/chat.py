@@ -83,6 +83,7 @@ from edgerag.store.user_context import UserContextStore
 
 from gateway.chat_models import Message
 from gateway.dedalus import DedalusClient
+from gateway.safety import SafetyGuard, guard_input
 from gateway.settings import GatewaySettings
 from gateway.sse import OutEvent
 
@@ -214,6 +215,7 @@ class ChatTurn:
         self.sources: list[Source] = []
         self._messages: list[ChatMessage] = []
         self.rows: TurnRows | None = None
+        self._guard: SafetyGuard | None = None
         self.problem: Problem | None = None  # the error event's problem, once there was one
 
     @property
@@ -226,7 +228,18 @@ class ChatTurn:
             self._tenant, self._in.session.id, self._chat.history_messages
         )
         history = _history(recent)
-        self.sources = await self._retrieve(rewrite_query(self._in.content, history))
+        # Safety (gateway.safety): the message is checked and the sources screened and neutralised
+        # before anything is stored; a refusal is a 422 content-blocked problem.
+        self._guard = await guard_input(
+            self._env,
+            self._in.principal,
+            end_user=self._in.end_user,
+            request_id=self.request_id,
+            text=self._in.content,
+        )
+        self.sources = await self._guard.screen_sources(
+            await self._retrieve(rewrite_query(self._in.content, history))
+        )
         user_context = None
         if self._in.end_user:
             record = await UserContextStore(self._env.DB).get(self._tenant, self._in.end_user)
@@ -292,13 +305,18 @@ class ChatTurn:
             raise RuntimeError("prepare() first")
         yield self._sources_event()
         progress = _Progress(last_checkpoint=self._monotonic())
+        guard = self._guard
+        assert guard is not None  # set by prepare(), like rows
+        redact = guard.output_filter()  # secrets and tenant patterns, also split across tokens
         stream = DedalusClient(self._env.DEDALUS).chat(self._call())
         finished = False
         try:
             async for event in stream:
                 if isinstance(event, ev.TokenEvent):
-                    progress.text.append(event.text)
-                    yield OutEvent("token", _json({"text": event.text}))
+                    text = redact.feed(event.text)
+                    if text:
+                        progress.text.append(text)
+                        yield OutEvent("token", _json({"text": text}))
                     await self._maybe_checkpoint(progress)
                 elif isinstance(event, ev.ToolCallEvent):
                     progress.tools[event.call.id] = {
@@ -318,6 +336,11 @@ class ChatTurn:
                 elif isinstance(event, ev.UsageEvent):
                     progress.model = event.model
                 elif isinstance(event, ev.DoneEvent):
+                    tail = redact.flush()
+                    if tail:
+                        progress.text.append(tail)
+                        yield OutEvent("token", _json({"text": tail}))
+                    await guard.record_redactions(redact.redactions)
                     progress.usage, progress.cost_usd, progress.model = (
                         event.usage,
                         event.cost_usd,
@@ -328,6 +351,10 @@ class ChatTurn:
                     yield OutEvent("done", Message.of(message).model_dump_json())
                     return
                 else:  # ErrorEvent: the stream's one terminal event
+                    tail = redact.flush()
+                    if tail:
+                        progress.text.append(tail)
+                        yield OutEvent("token", _json({"text": tail}))
                     finished = True
                     yield await self._finish_error(event, progress)
                     return
@@ -338,6 +365,7 @@ class ChatTurn:
             )
         except (asyncio.CancelledError, GeneratorExit):
             if not finished:
+                progress.text.extend(filter(None, [redact.flush()]))  # the held tail is part of the partial
                 await self._close(stream)
                 await self._finish_interrupted(progress)
             raise

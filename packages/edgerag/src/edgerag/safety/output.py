@@ -13,20 +13,26 @@ end). Tenant rules (``output`` in the policy) are in the safe regex subset.
 Streaming design. A secret can arrive split across tokens (``"er_ab"``, ``"c123..."``), so the filter
 keeps a small buffer and only emits text that no later token can turn into (part of) a match:
 
-* the last ``hold`` characters are always held back: enough to complete any tenant pattern (their
-  matches are at most :data:`edgerag.safety.regex.MAX_WIDTH` long, so ``hold`` is the longest one) or
-  the longest trigger of a built-in secret (:data:`_MIN_HOLD`);
+* the end of the buffer is held back while it could still become the trigger of a built-in secret
+  (``"-----BEG"``, ``"Bear"``, a word-initial ``"s"``: a proper prefix of one of :data:`_TRIGGERS` where
+  that trigger may start), and with tenant
+  rules the last ``hold`` characters always are (their matches are at most
+  :data:`edgerag.safety.regex.MAX_WIDTH` long, so ``hold`` is the longest one);
 * a match that reaches the end of the buffer is held whole (more tokens could extend it), and so is a
   *candidate*: a built-in secret's trigger (``sk-``, ``eyJ``, ``Bearer``, ``-----BEGIN``, ...) followed by
   token characters up to the end of the buffer, however long, until a character ends it;
 * the emitted part never ends inside a match. Matching resumes with a few characters of context, so
   ``\\b`` and look-behinds see what the whole text would show them.
 
-So the delay is ``hold`` characters (24 with no tenant rules) except while a candidate is open.
+So ordinary text is not delayed at all without tenant rules (only a possible trigger at its very end
+is), and by at most ``hold`` characters with them, except while a candidate is open. While
+one is open, tokens made only of token characters are appended without a rescan, so a long held run
+costs linear, not quadratic, time.
 :meth:`OutputFilter.flush` redacts and returns whatever is still held when the stream ends.
 
-To add a built-in secret: append to :data:`SECRET_PATTERNS` (bounded quantifiers) and, if a match can
-be longer than :data:`_MIN_HOLD`, add its opening to :data:`_CANDIDATE`.
+To add a built-in secret: append to :data:`SECRET_PATTERNS` (bounded quantifiers); its opening goes
+into :data:`_CANDIDATE` and :data:`_TRIGGERS` (every built-in match starts with a trigger: that is
+what lets the stream emit everything before one without delay).
 """
 
 from __future__ import annotations
@@ -79,7 +85,26 @@ _CANDIDATE: Final = re.compile(
     r"|(?i:aws_?secret)[^\n]{0,100}\Z"
     r"|-----BEGIN[A-Z0-9 ]{0,80}-{0,5}\Z"
 )
-_MIN_HOLD: Final = 24  # longer than every trigger above ("aws_secret_access_key" is 21)
+_TOKEN_CHARS: Final = re.compile(r"[A-Za-z0-9_.+/=-]*")  # extends every candidate above
+# The triggers themselves, so that a trigger split across tokens ("-----BEG" + "IN") is held while the
+# end of the buffer could still become one. Each with what may not precede it (the same look-behinds as
+# the patterns: "answ" + "er" is no key) and whether it is compared case-insensitively.
+_TOKEN_BEFORE = re.compile(r"[A-Za-z0-9_-]")
+_UPPER_BEFORE = re.compile(r"[A-Z0-9]")
+_WORD_BEFORE = re.compile(r"\w")
+_TRIGGERS: Final[tuple[tuple[str, re.Pattern[str] | None, bool], ...]] = (
+    *((t, _TOKEN_BEFORE, False) for t in ("er_", "sk-", "eyJ", "ghp_", "gho_", "ghu_", "ghs_", "ghr_")),
+    *(
+        (t, _TOKEN_BEFORE, False)
+        for t in ("github_pat_", "xoxa-", "xoxb-", "xoxp-", "xoxr-", "xoxs-", "AIza")
+    ),
+    *((t, _UPPER_BEFORE, False) for t in ("AKIA", "ASIA", "AGPA", "AIDA", "AROA")),
+    ("bearer", _WORD_BEFORE, True),
+    ("aws_secret", None, True),
+    ("awssecret", None, True),
+    ("-----BEGIN", None, False),
+)
+_LONGEST_TRIGGER: Final = max(len(t) for t, _, _ in _TRIGGERS)
 _CONTEXT: Final = 8  # characters of emitted text kept for look-behinds and \b
 
 
@@ -143,9 +168,10 @@ class OutputFilter:
 
     def __init__(self, policy: SafetyPolicy = DEFAULT_POLICY) -> None:
         self._patterns = _patterns(policy)
-        self._hold = max([_MIN_HOLD, *(match_width(rule.regex.pattern) for rule in policy.output_rules)])
+        self._hold = max([0, *(match_width(rule.regex.pattern) for rule in policy.output_rules)])
         self._context = ""
         self._buffer = ""
+        self._open = False  # whether the last scan found a candidate running to the end
         self.redactions: list[Redaction] = []
 
     @property
@@ -155,14 +181,19 @@ class OutputFilter:
 
     def feed(self, piece: str) -> str:
         self._buffer += piece
+        if self._open and _TOKEN_CHARS.fullmatch(piece):
+            # The open candidate still runs to the end, so nothing new can be emitted: skip the scan
+            # (rescanning a long held run on every token would be quadratic).
+            return ""
         text = self._context + self._buffer
         base, end = len(self._context), len(text)
         spans = _spans(self._patterns, text, base)
-        cut = end - self._hold
+        cut = min(end - self._hold, _trigger_prefix_start(text, base))
         for s, e, _ in spans:
             if e >= end:  # more text could extend this match
                 cut = min(cut, s)
         candidate = _CANDIDATE.search(text, base)
+        self._open = candidate is not None
         if candidate is not None:
             cut = min(cut, candidate.start())
         for s, e, _ in spans:
@@ -181,5 +212,20 @@ class OutputFilter:
         base = len(self._context)
         out, redactions = _redact(text, base, len(text), _spans(self._patterns, text, base))
         self.redactions.extend(redactions)
-        self._context, self._buffer = "", ""
+        self._context, self._buffer, self._open = "", "", False
         return out
+
+
+def _trigger_prefix_start(text: str, base: int) -> int:
+    """Where the longest end of ``text`` (after ``base``) that could still grow into a trigger starts,
+    or ``len(text)`` when there is none."""
+    end = len(text)
+    for start in range(max(base, end - _LONGEST_TRIGGER + 1), end):
+        tail = text[start:]
+        before = text[start - 1] if start > 0 else ""
+        for trigger, not_after, folded in _TRIGGERS:
+            if (trigger.lower().startswith(tail.lower()) if folded else trigger.startswith(tail)) and not (
+                not_after is not None and before and not_after.match(before)
+            ):
+                return start
+    return end

@@ -25,8 +25,8 @@ __all__ = ["MAX_EXCERPT_CHARS", "Flag", "FlagRecord", "SafetyStore", "content_ha
 
 MAX_EXCERPT_CHARS: Final = 200
 Location = Literal["user_message", "source", "output"]
-Kind = Literal["injection", "denylist", "length"]
-Action = Literal["allowed", "blocked", "dropped"]
+Kind = Literal["injection", "denylist", "length", "redaction"]
+Action = Literal["allowed", "blocked", "dropped", "redacted"]
 
 
 def content_hash(text: str) -> str:
