@@ -47,6 +47,9 @@ async def test_another_tenants_user_of_the_same_name_is_someone_else(harness: St
         {"preferences": {"nested": {"a": 1}}},
         {"unknown": []},
         {"preferences": {f"k{i}": "v" * 400 for i in range(30)}},  # over 8 KiB of JSON
+        {"preferences": {"a": "0" * 501}},  # too long a string is not the number 0
+        {"preferences": {"a": "12"}, "goals": 5},
+        {"goals": [1]},
     ],
 )
 async def test_invalid_contexts_are_422_and_change_nothing(
@@ -73,3 +76,17 @@ async def test_the_routes_need_the_chat_scope(harness: StackHarness) -> None:
     assert (await writer.client.put("/v1/users/alice/context", json=CONTEXT)).status_code == 403
     chat = await harness.tenant("globex", scopes=("chat",))
     assert (await chat.client.put("/v1/users/alice/context", json=CONTEXT)).status_code == 201
+
+
+async def test_the_schema_closes_preferences_to_the_key_rule(harness: StackHarness) -> None:
+    schema = (await harness.client().get("/openapi.json")).json()
+    body = schema["paths"]["/v1/users/{user_id}/context"]["put"]["requestBody"]["content"]["application/json"]
+    ref = body["schema"]["$ref"].rsplit("/", 1)[-1]
+    preferences = schema["components"]["schemas"][ref]["properties"]["preferences"]
+    assert preferences["additionalProperties"] is False and preferences["patternProperties"]
+
+
+async def test_a_numeric_looking_preference_stays_a_string(harness: StackHarness) -> None:
+    acme = await harness.tenant("acme")
+    put = await acme.client.put("/v1/users/alice/context", json={"preferences": {"zip": "0012", "n": 3}})
+    assert put.status_code == 201 and put.json()["preferences"] == {"zip": "0012", "n": 3}

@@ -16,7 +16,7 @@ from edgerag.problems import NotFound
 from edgerag.store.tenants import Principal
 from edgerag.store.user_context import UserContext, UserContextRecord, UserContextStore
 from fastapi import APIRouter, Depends, Path, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.convertors import StringConvertor, register_url_convertor
 
 from gateway.deps import CHATTER, get_env
@@ -35,6 +35,18 @@ _USER_ID = Path(
 )
 
 router = APIRouter(prefix="/v1/users", tags=["users"])
+
+
+def _closed_preferences(schema: dict[str, Any]) -> None:
+    # pydantic publishes the key rule as patternProperties, under which a key that breaks the pattern
+    # would be unconstrained; the API refuses such keys, so the schema says so.
+    schema["properties"]["preferences"]["additionalProperties"] = False
+
+
+class UserContextBody(UserContext):
+    """The store's model, strict: a JSON string is never coerced into a number ("0001" is no 1)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True, json_schema_extra=_closed_preferences)
 
 
 class UserContextOut(BaseModel):
@@ -67,7 +79,7 @@ async def get_user_context(
     responses={201: {"model": UserContextOut, "description": "Created"}, **problems(401, 403, 404, 422, 429)},
 )
 async def put_user_context(
-    body: UserContext,
+    body: UserContextBody,
     response: Response,
     user_id: str = _USER_ID,
     principal: Principal = Depends(CHATTER),
@@ -76,7 +88,7 @@ async def put_user_context(
     """Create or replace the end user's context (200 replaced, 201 created)."""
     store = UserContextStore(env.DB)
     existed = await store.get(principal.tenant_id, user_id) is not None
-    record = await store.put(principal.tenant_id, user_id, body)
+    record = await store.put(principal.tenant_id, user_id, UserContext.model_validate(body.model_dump()))
     if not existed:
         response.status_code = 201
     return UserContextOut.of(record)
