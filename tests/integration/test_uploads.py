@@ -110,11 +110,12 @@ REFUSED = [
     ("blank.txt", "\u3000\x1c \u2028\n".encode(), "text/plain", 422, ("whitespace",)),
     ("paper.txt", b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj", "text/plain", 415, ("application/pdf",)),
     ("image.txt", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "text/plain", 415, ("image/png",)),
-    ("report.docx", docx_bytes(), "application/octet-stream", 415, (DOCX, "DOCX")),
+    # A binary format is accepted only when its bytes are that format (see test_formats_ingest.py).
+    ("report.pdf", b"just words", "application/pdf", 415, ("not application/pdf",)),
+    ("sheet.xlsx", docx_bytes(), "application/octet-stream", 415, (DOCX, "not application/vnd")),
     ("report.md", docx_bytes(), "text/markdown", 415, (DOCX,)),
     ("archive.md", zip_bytes(), "text/markdown", 415, ("application/zip",)),
-    ("data.csv", b"a,b\n1,2\n", "application/octet-stream", 415, ("text/csv",)),
-    ("data.csv", b"a,b\n1,2\n", "text/csv", 415, ("text/csv",)),
+    ("data.csv", b"a,b\n\xff\xfe\n", "text/csv", 422, ("utf-8",)),
     ("photo", b"\xff\xd8\xff\xe0\x00\x10JFIF", "application/octet-stream", 415, ("image/jpeg",)),
 ]
 

@@ -29,7 +29,13 @@ from hypothesis import strategies as st
 
 
 def test_supported_types() -> None:
-    assert SUPPORTED_CONTENT_TYPES == {"text/plain", "text/markdown"}
+    assert {
+        "text/plain",
+        "text/markdown",
+        "application/pdf",
+        "text/csv",
+        "text/html",
+    } <= SUPPORTED_CONTENT_TYPES
     assert default_registry().content_types == SUPPORTED_CONTENT_TYPES
 
 
@@ -41,7 +47,9 @@ def test_supported_types() -> None:
         ("README.md", "text/markdown"),
         ("doc.markdown", "text/markdown"),
         ("archive.tar.md", "text/markdown"),
-        ("x.pdf", None),
+        ("x.pdf", "application/pdf"),
+        ("sheet.CSV", "text/csv"),
+        ("x.exe", None),
         ("noextension", None),
         (None, None),
         ("", None),
@@ -70,14 +78,14 @@ def test_generic_declared_types_defer_to_the_filename() -> None:
 
 @pytest.mark.parametrize(
     ("content_type", "filename"),
-    [("image/png", "x.png"), ("application/pdf", None), ("", None), ("application/octet-stream", "x.exe")],
+    [("image/png", "x.png"), ("application/rtf", None), ("", None), ("application/octet-stream", "x.exe")],
 )
 def test_unsupported_types_raise(content_type: str, filename: str | None) -> None:
     with pytest.raises(UnsupportedContentType) as raised:
         extract_text(b"data", content_type, filename)
-    assert raised.value.supported == ("text/markdown", "text/plain")
+    assert raised.value.supported == tuple(sorted(SUPPORTED_CONTENT_TYPES))
     assert isinstance(raised.value, ExtractionError)
-    assert "supported: text/markdown, text/plain" in str(raised.value)
+    assert "supported: application/json, application/pdf" in str(raised.value)
 
 
 def test_a_declared_type_wins_over_the_extension() -> None:
@@ -221,19 +229,19 @@ def test_plain_prose_passes_through_markdown_unchanged() -> None:
 def test_registering_an_extractor_for_a_new_type() -> None:
     calls: list[tuple[bytes, str | None]] = []
 
-    def fake_pdf(data: bytes, charset: str | None) -> ExtractedDocument:
+    def fake_rtf(data: bytes, charset: str | None) -> ExtractedDocument:
         calls.append((data, charset))
-        return ExtractedDocument(text="pdf text", title_hint=None)
+        return ExtractedDocument(text="rtf text", title_hint=None)
 
     registry = default_registry()
-    registry.register("application/pdf", fake_pdf, extensions=(".pdf",))
-    assert registry.sniff("Paper.PDF") == "application/pdf"
-    doc = extract_text(b"%PDF-1.7", "application/octet-stream", "paper.pdf", registry=registry)
-    assert doc.text == "pdf text"
-    assert calls == [(b"%PDF-1.7", None)]
+    registry.register("application/rtf", fake_rtf, extensions=(".rtf",))
+    assert registry.sniff("Paper.RTF") == "application/rtf"
+    doc = extract_text(b"{\\rtf1", "application/octet-stream", "paper.rtf", registry=registry)
+    assert doc.text == "rtf text"
+    assert calls == [(b"{\\rtf1", None)]
     # The default registry is untouched: registries are per caller.
     with pytest.raises(UnsupportedContentType):
-        extract_text(b"%PDF-1.7", "application/pdf")
+        extract_text(b"{\\rtf1", "application/rtf")
 
 
 def test_an_empty_registry_supports_nothing() -> None:

@@ -18,10 +18,15 @@ and ``#`` are noise tokens for both the keyword index and the embedding): front 
 ``title`` becomes the title hint), heading, emphasis, blockquote, list and table markup and HTML tags
 are removed, links and images keep their text and lose their targets, code keeps its content.
 
-To add a format (e.g. PDF through pypdf, pure Python and available on Pyodide): write
-``def extract_pdf(data: bytes, charset: str | None) -> ExtractedDocument`` in its own module and
-``registry.register("application/pdf", extract_pdf, extensions=(".pdf",))`` where the workers build
-their registry.
+Structured formats (PDF, DOCX, HTML, CSV/XLSX, JSON, e-mail) live in :mod:`edgerag.formats`, one
+module each, and :func:`default_registry` registers them. They return their text as
+:class:`Section` s with provenance (page, heading path or sheet, row range) instead of one string:
+``ExtractedDocument.sections`` may be lazy (a PDF page or a batch of rows is extracted when the
+consumer asks for it), so a large file never has all its text in memory at once. Old callers read
+:meth:`ExtractedDocument.full_text`; the pipeline iterates :meth:`ExtractedDocument.iter_sections`.
+
+To add a format: write ``def extract_x(data: bytes, charset: str | None) -> ExtractedDocument`` in its
+own module under :mod:`edgerag.formats` and register it in :func:`edgerag.formats.register_formats`.
 """
 
 from __future__ import annotations
@@ -29,8 +34,13 @@ from __future__ import annotations
 import codecs
 import html
 import re
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from bisect import bisect_right
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from edgerag.formats import FormatLimits
 
 __all__ = [
     "SUPPORTED_CONTENT_TYPES",
@@ -39,6 +49,7 @@ __all__ = [
     "ExtractionError",
     "Extractor",
     "ExtractorRegistry",
+    "Section",
     "UndecodableText",
     "UnknownCharset",
     "UnsupportedContentType",
@@ -51,20 +62,86 @@ __all__ = [
     "sniff_content_type",
 ]
 
-SUPPORTED_CONTENT_TYPES: frozenset[str] = frozenset({"text/plain", "text/markdown"})
+SUPPORTED_CONTENT_TYPES: frozenset[str] = frozenset(
+    {
+        "text/plain",
+        "text/markdown",
+        "text/html",
+        "text/csv",
+        "text/tab-separated-values",
+        "application/json",
+        "message/rfc822",
+        "application/pdf",
+        "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    }
+)
 
 # Declared types that mean "unknown": the filename's extension decides instead.
 _GENERIC_TYPES = frozenset({"", "application/octet-stream", "binary/octet-stream"})
-_ALIASES: Mapping[str, str] = {"text/x-markdown": "text/markdown", "text/md": "text/markdown"}
+_ALIASES: Mapping[str, str] = {
+    "text/x-markdown": "text/markdown",
+    "text/md": "text/markdown",
+    "application/xhtml+xml": "text/html",
+    "application/csv": "text/csv",
+    "text/x-csv": "text/csv",
+    "text/json": "application/json",
+}
 _TITLE_MAX_CHARS = 120
 
 
 @dataclass(frozen=True)
-class ExtractedDocument:
-    """The extracted plain text and, when the content suggests one, a title."""
+class Section:
+    """A run of a document's text that a chunk never crosses, with where it came from.
+
+    ``page`` is a PDF page (1-based); ``section`` names the place in the document's structure (a
+    heading path "Setup > Install", a sheet or table name, a JSON path, an e-mail part); a table
+    section holds rows ``row_start`` .. ``row_start + len(row_offsets) - 1`` (spreadsheet numbering:
+    the header is row 1), row ``row_start + i`` beginning at ``text[row_offsets[i]:]``.
+    """
 
     text: str
+    page: int | None = None
+    section: str | None = None
+    row_start: int | None = None
+    row_offsets: tuple[int, ...] = ()
+
+    def rows_between(self, start: int, end: int) -> tuple[int, int] | None:
+        """The rows ``text[start:end]`` touches (first, last), for a table section; else None."""
+        if self.row_start is None or not self.row_offsets:
+            return None
+        first = bisect_right(self.row_offsets, start) - 1
+        last = bisect_right(self.row_offsets, max(start, end - 1)) - 1
+        return self.row_start + max(first, 0), self.row_start + max(last, 0)
+
+
+@dataclass(frozen=True)
+class ExtractedDocument:
+    """The extracted text and, when the content suggests one, a title.
+
+    Plain text and Markdown fill ``text``. Structured formats fill ``sections`` instead (``text``
+    stays empty), possibly with a lazy iterable that extracts each section when it is reached, and
+    ``metadata`` with what the format says about itself (an e-mail's from/to/subject/date).
+    """
+
+    text: str = ""
     title_hint: str | None = None
+    sections: Iterable[Section] = ()
+    metadata: Mapping[str, str] = field(default_factory=dict)
+
+    def iter_sections(self) -> Iterator[Section]:
+        """The sections in order; a plain document is one section without provenance."""
+        if self.text or not self.sections:
+            yield Section(self.text)
+            return
+        yield from self.sections
+
+    def full_text(self) -> str:
+        """All the text at once, sections separated by a blank line (for small documents and tests)."""
+        return SECTION_SEPARATOR.join(s.text for s in self.iter_sections())
+
+
+SECTION_SEPARATOR = "\n\n"  # between sections in full_text(); chunk offsets count it too
 
 
 class ExtractionError(ValueError):
@@ -137,11 +214,17 @@ class ExtractorRegistry:
         return extractor(data, declared_charset(content_type))
 
 
-def default_registry() -> ExtractorRegistry:
-    """A registry with the built-in text extractors (a new one per call, so callers may extend it)."""
+def default_registry(limits: FormatLimits | None = None) -> ExtractorRegistry:
+    """A registry with every built-in extractor (a new one per call, so callers may extend it).
+
+    ``limits`` are the per-format caps (pages, rows, ZIP sizes); the defaults when omitted.
+    """
+    from edgerag.formats import register_formats  # the formats import this module
+
     registry = ExtractorRegistry()
     registry.register("text/plain", extract_plain_text, extensions=(".txt", ".text"))
     registry.register("text/markdown", extract_markdown, extensions=(".md", ".markdown"))
+    register_formats(registry, limits)
     return registry
 
 
@@ -157,7 +240,7 @@ def extract_text(
 
 
 def sniff_content_type(filename: str | None) -> str | None:
-    """The built-in content type implied by ``filename``'s extension (.txt, .text, .md, .markdown)."""
+    """The built-in content type implied by ``filename``'s extension (.txt, .md, .pdf, .csv, ...)."""
     return default_registry().sniff(filename)
 
 

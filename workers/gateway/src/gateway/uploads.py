@@ -16,6 +16,12 @@ A file is refused at upload time whenever ingestion could only fail later (:func
 A declared charset is kept: the stored content type is ``text/plain; charset=shift_jis`` and the
 ingest consumer decodes with it.
 
+Binary formats (PDF, DOCX, XLSX: :data:`edgerag.formats.BINARY_CONTENT_TYPES`) are accepted when
+their bytes are what they claim (magic number, ZIP members), and refused with 415 naming what they
+really are otherwise; whether they can be parsed is the ingest worker's call (a damaged or
+password-protected PDF ends ``failed`` with that reason). Every other registered type is text (HTML,
+CSV, JSON, e-mail, plain, Markdown) and gets the decode check.
+
 To accept another format: register its extractor in :func:`edgerag.extract.default_registry` (the
 check here follows the registry) and decide whether its bytes need a decode check like text.
 """
@@ -37,6 +43,7 @@ from edgerag.extract import (
     decode_text,
     default_registry,
 )
+from edgerag.formats import BINARY_CONTENT_TYPES
 from edgerag.problems import BadRequest, PayloadTooLarge, UnsupportedMediaType, ValidationFailed
 from edgerag.sniff import detect_type
 from fastapi import Request
@@ -233,6 +240,8 @@ def vet_file(data: bytes, declared: str | None, filename: str | None) -> str:
         raise UnsupportedMediaType(
             f"the file is {what}; this API extracts text from {supported} only"
         ) from exc
+    if resolved in BINARY_CONTENT_TYPES:
+        return _vet_binary(data, resolved)
     charset = declared_charset(declared)
     if charset is not None:
         try:
@@ -261,6 +270,14 @@ def vet_file(data: bytes, declared: str | None, filename: str | None) -> str:
             errors=[{"loc": ["body", "file"], "msg": "only whitespace", "type": "empty"}],
         )
     return f"{resolved}; charset={charset}" if charset else resolved
+
+
+def _vet_binary(data: bytes, resolved: str) -> str:
+    detected = detect_type(data)
+    if detected is None or detected.media_type != resolved:
+        what = str(detected) if detected is not None else "text or unrecognised data"
+        raise UnsupportedMediaType(f"the file is {what}, not {resolved}")
+    return resolved
 
 
 # -- the request bodies, as the OpenAPI schema describes them -------------------------------------

@@ -13,6 +13,14 @@ ingest/settings.py) fails permanently before the expensive step, with a reason n
 the document's size. Chunking is linear and lazy, so finding out that a document needs too many
 chunks costs at most one chunk more than the budget.
 
+Formats and provenance (:mod:`edgerag.formats`): the extractor yields sections (a PDF page, a heading
+section, a batch of table rows), lazily for the large formats, and each is chunked as it arrives, so
+a chunk never spans two pages or sheets and records its page, section, row range and offsets. The
+file's bytes and one section's text are the only other copies while planning; both are dropped
+before embedding. A crash anywhere leaves the document for the redelivery to redo from the start:
+chunk ids are (document, seq), vectors are upserts and the D1 swap is one batch at the end, so a
+second run converges on the same rows (and deletes a longer earlier run's surplus).
+
 Progress (:mod:`ingest.progress`): each stage is written to the document as it starts, and embedding
 and indexing report chunks done of total per batch.
 
@@ -28,13 +36,19 @@ from __future__ import annotations
 import hashlib
 import logging
 from dataclasses import dataclass
-from itertools import islice
 from typing import Any
 
-from edgerag.chunking import Chunk, ChunkingSettings, ChunkTooLargeError, iter_chunks
+from edgerag.chunking import ChunkingSettings, ChunkTooLargeError, iter_chunks
 from edgerag.contracts.ingest import IngestMessage
 from edgerag.embedding import Embedder
-from edgerag.extract import ExtractionError, UnsupportedContentType, extract_text
+from edgerag.extract import (
+    SECTION_SEPARATOR,
+    ExtractedDocument,
+    ExtractionError,
+    UnsupportedContentType,
+    default_registry,
+    extract_text,
+)
 from edgerag.ids import chunk_id
 from edgerag.store.d1 import run
 from edgerag.store.documents import DocumentStore, NewChunk
@@ -99,19 +113,17 @@ async def ingest_document(env: Any, settings: IngestSettings, message: IngestMes
     if hashlib.sha256(data).hexdigest() != message.sha256:
         raise PermanentIngestError("the stored file does not match the uploaded file's SHA-256")
     try:
-        extracted = extract_text(data, message.content_type, document.filename)
+        registry = default_registry(settings.format_limits())
+        extracted = extract_text(data, message.content_type, document.filename, registry=registry)
     except (UnsupportedContentType, ExtractionError) as exc:
         raise PermanentIngestError(str(exc)) from exc
 
     await progress.stage("chunking")
     chunking = settings.chunking()
-    chunks = _chunks_within_budget(extracted.text, chunking, settings)
-    if not chunks:
+    planned = _plan_chunks(document.id, extracted, chunking, settings)
+    if not planned:
         raise PermanentIngestError("the document contains no text")
-    planned = [
-        NewChunk(chunk_id(document.id, c.seq), c.seq, c.text, c.char_start, c.char_end, c.token_estimate)
-        for c in chunks
-    ]
+    del data, extracted  # the file and its parser: from here on the chunks are the only copy of the text
     # Record how many vectors this attempt may write before writing any, so cleanup can find them.
     await _record_planned(env, message, len(planned))
     embedder = Embedder(env.AI, settings.embedding_model, batch_size=settings.embed_batch_size)
@@ -148,26 +160,59 @@ async def ingest_document(env: Any, settings: IngestSettings, message: IngestMes
     return IngestOutcome(document.id, "ready", len(planned))
 
 
-def _chunks_within_budget(text: str, chunking: ChunkingSettings, settings: IngestSettings) -> list[Chunk]:
-    """The document's chunks, or a permanent failure naming the budget it is over."""
-    if len(text) > settings.max_document_chars:
-        raise PermanentIngestError(
-            f"the document's text is {len(text):,} characters, more than the limit of "
-            f"{settings.max_document_chars:,} (MAX_DOCUMENT_CHARS)"
-        )
+def _plan_chunks(
+    document_id: str, extracted: ExtractedDocument, chunking: ChunkingSettings, settings: IngestSettings
+) -> list[NewChunk]:
+    """The document's chunks with their provenance, or a permanent failure naming the budget it is over.
+
+    Sections are chunked one at a time as the extractor produces them (a PDF page, a batch of rows), so
+    a chunk never crosses a page, sheet or heading section, and only one section's text exists besides
+    the chunks. Offsets are in the document's full text (sections joined by SECTION_SEPARATOR).
+    """
+    planned: list[NewChunk] = []
     cap = settings.max_document_chunks
+    offset = 0  # where the current section starts in the full text
     try:
-        # One past the cap tells "too many" apart from "exactly the cap" without chunking the rest.
-        chunks = list(islice(iter_chunks(text, chunking), cap + 1))
+        for index, section in enumerate(extracted.iter_sections()):
+            offset += len(SECTION_SEPARATOR) if index else 0
+            if offset + len(section.text) > settings.max_document_chars:
+                seen = offset + len(section.text)
+                size = f"{seen:,}" if extracted.text else f"more than {seen:,}"
+                raise PermanentIngestError(
+                    f"the document's text is {size} characters, more than the limit of "
+                    f"{settings.max_document_chars:,} (MAX_DOCUMENT_CHARS)"
+                )
+            for c in iter_chunks(section.text, chunking):
+                if len(planned) == cap:
+                    seen = offset + len(section.text)
+                    whole = f"of its {seen:,}" if extracted.text else f"of the first {seen:,} extracted"
+                    raise PermanentIngestError(
+                        f"the document needs more than {cap:,} chunks (MAX_DOCUMENT_CHUNKS): the first "
+                        f"{cap:,} cover only {planned[-1].char_end:,} {whole} characters"
+                    )
+                rows = section.rows_between(c.char_start, c.char_end)
+                seq = len(planned)
+                planned.append(
+                    NewChunk(
+                        chunk_id(document_id, seq),
+                        seq,
+                        c.text,
+                        offset + c.char_start,
+                        offset + c.char_end,
+                        c.token_estimate,
+                        page_start=section.page,
+                        page_end=section.page,
+                        section=section.section,
+                        row_start=rows[0] if rows else None,
+                        row_end=rows[1] if rows else None,
+                    )
+                )
+            offset += len(section.text)
+    except ExtractionError as exc:  # lazy extractors fail when the damaged page or row is reached
+        raise PermanentIngestError(str(exc)) from exc
     except ChunkTooLargeError as exc:
         raise PermanentIngestError(f"the document cannot be chunked: {exc}") from exc
-    if len(chunks) > cap:
-        covered = chunks[cap - 1].char_end
-        raise PermanentIngestError(
-            f"the document needs more than {cap:,} chunks (MAX_DOCUMENT_CHUNKS): the first {cap:,} cover "
-            f"only {covered:,} of its {len(text):,} characters"
-        )
-    return chunks
+    return planned
 
 
 async def _record_planned(env: Any, message: IngestMessage, count: int) -> None:

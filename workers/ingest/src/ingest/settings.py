@@ -5,7 +5,10 @@ chunking, so a huge file costs one extraction, not a chunking run) and ``MAX_DOC
 chunks (chunking stops one past it). A document over either fails permanently with a reason naming the
 limit; retrying cannot make it smaller. The chunk default keeps one document's embedding calls
 (``MAX_DOCUMENT_CHUNKS / EMBED_BATCH_SIZE`` = 40) well inside a Worker invocation's subrequest limit.
-To add a limit: a ``var`` here with a default, the check in the pipeline, the var in wrangler.toml.
+Per-format caps (:class:`edgerag.formats.FormatLimits`, checked by the extractors): ``MAX_PDF_PAGES``,
+``MAX_TABLE_ROWS`` (data rows of a CSV/TSV/XLSX), ``MAX_ZIP_ENTRIES`` and ``MAX_ZIP_UNCOMPRESSED_BYTES``
+(DOCX/XLSX containers: the zip-bomb guard). To add a limit: a ``var`` here with a default, the check in
+the pipeline (or the extractor), the var in wrangler.toml.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from edgerag.chunking import ChunkingSettings
+from edgerag.formats import FormatLimits
 from edgerag.settings import SettingsError, positive_int, var
 
 __all__ = ["IngestSettings"]
@@ -27,6 +31,12 @@ class IngestSettings:
     max_document_bytes: int = var("MAX_UPLOAD_BYTES", positive_int, 10 * 1024 * 1024)
     max_document_chars: int = var("MAX_DOCUMENT_CHARS", positive_int, 4_000_000)
     max_document_chunks: int = var("MAX_DOCUMENT_CHUNKS", positive_int, 2_000)
+    max_pdf_pages: int = var("MAX_PDF_PAGES", positive_int, FormatLimits.max_pdf_pages)
+    max_table_rows: int = var("MAX_TABLE_ROWS", positive_int, FormatLimits.max_table_rows)
+    max_zip_entries: int = var("MAX_ZIP_ENTRIES", positive_int, FormatLimits.max_zip_entries)
+    max_zip_uncompressed_bytes: int = var(
+        "MAX_ZIP_UNCOMPRESSED_BYTES", positive_int, FormatLimits.max_zip_uncompressed_bytes
+    )
 
     def __post_init__(self) -> None:
         # A bad combination must fail when settings load, not as a retried "transient" ingest error.
@@ -34,6 +44,14 @@ class IngestSettings:
             self.chunking()
         except (TypeError, ValueError) as exc:
             raise SettingsError(f"CHUNK_MAX_TOKENS/CHUNK_OVERLAP_TOKENS: {exc}") from exc
+
+    def format_limits(self) -> FormatLimits:
+        return FormatLimits(
+            max_pdf_pages=self.max_pdf_pages,
+            max_table_rows=self.max_table_rows,
+            max_zip_entries=self.max_zip_entries,
+            max_zip_uncompressed_bytes=self.max_zip_uncompressed_bytes,
+        )
 
     def chunking(self) -> ChunkingSettings:
         return ChunkingSettings(max_tokens=self.chunk_max_tokens, overlap_tokens=self.chunk_overlap_tokens)

@@ -98,6 +98,9 @@ class SearchHit:
     snippet: str
     score: float
     retrievers: dict[str, int]
+    # Where the chunk is in its document: page_start/page_end, section, row_start/row_end,
+    # char_start/char_end (only the ones the format has; see migrations/0009_chunk_provenance.sql).
+    provenance: dict[str, int | str] = field(default_factory=dict)
 
 
 @dataclass
@@ -255,6 +258,7 @@ async def hybrid_search(
             snippet=snippet(rows[h.id].text, request.query),
             score=h.score,
             retrievers=dict(h.ranks),
+            provenance=dict(rows[h.id].provenance),
         )
         for h in fused
         if h.id in rows

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from edgerag.ports import D1Database
@@ -74,12 +74,23 @@ class DocumentRecord:
 
 @dataclass(frozen=True)
 class NewChunk:
+    """A chunk to write, with its provenance (migrations/0009_chunk_provenance.sql says what each is)."""
+
     id: str
     seq: int
     text: str
     char_start: int
     char_end: int
     token_count: int
+    page_start: int | None = None
+    page_end: int | None = None
+    section: str | None = None
+    row_start: int | None = None
+    row_end: int | None = None
+
+
+_PROVENANCE = ("page_start", "page_end", "section", "row_start", "row_end", "char_start", "char_end")
+_PROVENANCE_COLUMNS = ", ".join(f"c.{name}" for name in _PROVENANCE)
 
 
 @dataclass(frozen=True)
@@ -89,6 +100,7 @@ class ChunkRow:
     seq: int
     text: str
     title: str
+    provenance: dict[str, int | str] = field(default_factory=dict)  # the non-NULL provenance columns
 
 
 def _document(row: dict[str, Any]) -> DocumentRecord:
@@ -357,7 +369,8 @@ class DocumentStore:
                 statement(
                     self._db,
                     "INSERT INTO chunks (id, tenant_id, document_id, seq, text, title, char_start, char_end,"
-                    " token_count, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                    " token_count, created_at, page_start, page_end, section, row_start, row_end)"
+                    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
                     chunk.id,
                     tenant_id,
                     document_id,
@@ -368,6 +381,11 @@ class DocumentStore:
                     chunk.char_end,
                     chunk.token_count,
                     now,
+                    chunk.page_start,
+                    chunk.page_end,
+                    chunk.section,
+                    chunk.row_start,
+                    chunk.row_end,
                 )
             )
         batch.append(
@@ -391,12 +409,15 @@ class DocumentStore:
             part = list(chunk_ids[start : start + 90])
             rows = await fetch_all(
                 self._db,
-                f"SELECT c.id, c.document_id, c.seq, c.text, d.title FROM chunks c"
+                f"SELECT c.id, c.document_id, c.seq, c.text, d.title, {_PROVENANCE_COLUMNS} FROM chunks c"
                 f" JOIN documents d ON d.id = c.document_id"
                 f" WHERE c.tenant_id = ?1 AND c.id IN ({placeholders(part, start=2)})",
                 tenant_id,
                 *part,
             )
             for r in rows:
-                found[r["id"]] = ChunkRow(r["id"], r["document_id"], r["seq"], r["text"], r["title"])
+                provenance = {name: r[name] for name in _PROVENANCE if r[name] is not None}
+                found[r["id"]] = ChunkRow(
+                    r["id"], r["document_id"], r["seq"], r["text"], r["title"], provenance
+                )
         return found

@@ -51,9 +51,13 @@ class SearchFilters(BaseModel):
         "operators $eq $ne $in $nin $lt $lte $gt $gte, type-strict; a document without the field "
         "passes only $ne/$nin. At most 10 fields and 30 values.",
     )
-    content_type: Any = Field(None, description='built-in: the type without charset, e.g. "application/pdf"')
-    created_at: Any = Field(None, description='built-in: ISO-8601 UTC text, e.g. {"$gte": "2026-01-01"}')
-    title: Any = Field(None, description="built-in: the document's title")
+    content_type: Any = Field(
+        default=None, description='built-in: the type without charset, e.g. "application/pdf"'
+    )
+    created_at: Any = Field(
+        default=None, description='built-in: ISO-8601 UTC text, e.g. {"$gte": "2026-01-01"}'
+    )
+    title: Any = Field(default=None, description="built-in: the document's title")
 
 
 class SearchBody(BaseModel):
@@ -80,6 +84,25 @@ class SearchBody(BaseModel):
         return stripped
 
 
+class Provenance(BaseModel):
+    """Where a chunk is in its document; a field is null when the format has no such thing."""
+
+    page_start: int | None = Field(default=None, description="first PDF page of the chunk (from 1)")
+    page_end: int | None = Field(default=None, description="last PDF page of the chunk")
+    section: str | None = Field(
+        default=None,
+        description="heading path ('Setup > Install'), sheet or table, JSON path, or e-mail part",
+    )
+    row_start: int | None = Field(
+        default=None, description="first table row (spreadsheet numbering: header = 1)"
+    )
+    row_end: int | None = Field(default=None, description="last table row")
+    char_start: int | None = Field(
+        default=None, description="offset of the chunk in the document's extracted text"
+    )
+    char_end: int | None = Field(default=None, description="end offset (exclusive) in the extracted text")
+
+
 class SearchResultItem(BaseModel):
     document_id: str
     title: str
@@ -89,6 +112,9 @@ class SearchResultItem(BaseModel):
     score: float = Field(description="fused score (weighted reciprocal rank fusion); higher is better")
     retrievers: dict[str, int] = Field(
         description="rank (from 1) of the chunk in each retriever that found it"
+    )
+    provenance: Provenance = Field(
+        default_factory=lambda: Provenance(), description="where the chunk came from"
     )
 
 
@@ -164,6 +190,7 @@ async def search(
             snippet=h.snippet,
             score=round(h.score, 6),
             retrievers=h.retrievers,
+            provenance=Provenance.model_validate(h.provenance),
         )
         for h in result.hits
     ]
