@@ -101,3 +101,52 @@ async def test_arbitrary_bodies_and_paths_get_client_errors_not_500(harness: Sta
         else:
             response = await tenant.client.get(url)
         assert_not_server_error(response)
+
+
+answer_bodies = st.fixed_dictionaries(
+    {},
+    optional={
+        "question": st.text(max_size=80)
+        | st.sampled_from(["hi", "How do rockets work?", "Summarize the nozzles", "?!"])
+        | json_values,
+        "top_k": st.integers(-5, 50) | json_values,
+        "model": st.sampled_from(["no-such-model", "@cf/meta/llama-3.1-8b-instruct", ""]) | json_values,
+        "filters": st.fixed_dictionaries(
+            {}, optional={"document_ids": st.lists(st.text(max_size=30), max_size=3) | json_values}
+        )
+        | json_values,
+    },
+)
+
+
+async def test_answer_bodies_get_answers_or_client_errors_not_500(harness: StackHarness) -> None:
+    tenant = await harness.tenant("fuzz-answers", scopes=("chat", "write"))
+    await tenant.client.post("/v1/documents", json={"title": "Seed", "text": "rockets and nozzles"})
+    await harness.ingest()
+    calls: list[tuple[Any, bytes, str | None]] = []
+
+    @settings(
+        max_examples=60,
+        deadline=None,
+        suppress_health_check=list(HealthCheck),
+        database=None,
+        derandomize=True,
+    )
+    @given(
+        body=answer_bodies,
+        raw=st.binary(max_size=60) | st.sampled_from(NON_STANDARD_JSON),
+        end_user=st.none()
+        | st.text(alphabet=st.characters(min_codepoint=33, max_codepoint=126), max_size=12),
+    )
+    def collect(body: Any, raw: bytes, end_user: str | None) -> None:
+        calls.append((body, raw, end_user))
+
+    collect()
+    for body, raw, end_user in calls:
+        headers = {"x-end-user": end_user} if end_user is not None else {}
+        assert_not_server_error(await tenant.client.post("/v1/answer", json=body, headers=headers))
+        assert_not_server_error(
+            await tenant.client.post(
+                "/v1/answer", content=raw, headers={**headers, "content-type": "application/json"}
+            )
+        )

@@ -57,6 +57,7 @@ _DESCRIPTIONS: dict[int, str] = {
     429: "Too Many Requests: the tenant's rate limit or the plan's hourly request limit (with Retry-After)",
     502: "Bad Gateway: a model or platform service failed",
     503: "Service Unavailable: a dependency (e.g. the ingestion queue) is unavailable; nothing was kept",
+    504: "Gateway Timeout: the model service gave up within its deadline",
 }
 
 

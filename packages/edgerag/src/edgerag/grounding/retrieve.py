@@ -12,10 +12,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from edgerag.embedding import Embedder
 from edgerag.grounding.sources import Source, is_relevant
 from edgerag.ports import D1Database
-from edgerag.retrieval.hybrid import SearchRequest, SearchResult, hybrid_search
+from edgerag.retrieval.hybrid import QueryEmbedder, SearchRequest, SearchResult, hybrid_search
 from edgerag.store.documents import DocumentStore
 
 __all__ = ["MAX_SOURCE_CHARS", "retrieve_sources", "sources_from_hits"]
@@ -51,7 +50,7 @@ async def retrieve_sources(
     db: D1Database,
     vectors: Any,
     request: SearchRequest,
-    embedder: Embedder,
+    embedder: QueryEmbedder,
     weights: Mapping[str, float],
     rrf_k: int,
 ) -> list[Source]:
