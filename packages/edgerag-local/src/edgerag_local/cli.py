@@ -1,6 +1,7 @@
 """``edgerag``: run the whole stack locally and manage local tenants and keys.
 
-    edgerag dev                       serve gateway on http://127.0.0.1:8787 with the ingest consumer running
+    edgerag dev                       serve gateway on http://127.0.0.1:8787 with the ingest consumer, the
+                                      cron triggers and presigned R2 URLs (under /r2) running
     edgerag tenants create NAME       create a tenant in the local D1
     edgerag tenants list
     edgerag keys create TENANT        issue an API key (printed once); TENANT is a name or an id
@@ -145,8 +146,12 @@ async def _dev(root: Path, state: Path | None, args: argparse.Namespace) -> None
     from edgerag.store.tenants import TenantStore
 
     from edgerag_local.demo import ensure_demo_key
+    from edgerag_local.r2_presigned import R2_PREFIX, serve_app
 
-    stack = open_stack(root, state_dir=state)
+    # Presigned R2 URLs are served by this same server under /r2 (edgerag_local.r2_presigned).
+    public_host = "127.0.0.1" if args.host in ("0.0.0.0", "::", "") else args.host
+    endpoint = f"http://{public_host}:{args.port}{R2_PREFIX}"
+    stack = open_stack(root, state_dir=state, r2_endpoint=endpoint)
     await stack.start()
     try:
         if not args.no_demo:
@@ -158,7 +163,8 @@ async def _dev(root: Path, state: Path | None, args: argparse.Namespace) -> None
                 print(f"revoked the previous demo key(s): {', '.join(demo.revoked)}")
         print(f"admin token: see {stack.admin_token_file}")
         print(f"serving http://{args.host}:{args.port}  (state: {stack.state_dir})", flush=True)
-        config = uvicorn.Config(stack.asgi("gateway"), host=args.host, port=args.port,
+        print(f"presigned R2 uploads/downloads: {endpoint}/<bucket>/<key>")
+        config = uvicorn.Config(serve_app(stack), host=args.host, port=args.port,
                                 log_level=args.log_level, lifespan="off")
         await uvicorn.Server(config).serve()
     finally:

@@ -28,6 +28,7 @@ __all__ = [
 ]
 
 ADMIN_TOKEN_FILE = "admin-token"
+R2_KEYS_FILE = "r2-keys"
 ROOT_VAR = "EDGERAG_ROOT"
 _MARKERS = "wrangler.toml + workers/gateway/wrangler.toml"
 
@@ -121,6 +122,19 @@ def _admin_token(state_dir: Path) -> str:
     return token
 
 
+def _r2_keys(state_dir: Path) -> tuple[str, str]:
+    """The local R2 API key pair (access key id, secret), made once per state dir like the admin token."""
+    path = state_dir / R2_KEYS_FILE
+    if path.is_file():
+        key_id, _, secret = path.read_text().strip().partition(" ")
+        return key_id, secret
+    state_dir.mkdir(parents=True, exist_ok=True)
+    key_id, secret = "local" + secrets.token_hex(12), secrets.token_urlsafe(30)
+    path.write_text(f"{key_id} {secret}\n")
+    path.chmod(0o600)
+    return key_id, secret
+
+
 def open_stack(
     root: Path,
     *,
@@ -128,7 +142,10 @@ def open_stack(
     tenant_file: Path | None = None,
     extra_vars: Mapping[str, Mapping[str, Any]] | None = None,
     clock: Callable[[], float] | None = None,
+    r2_endpoint: str | None = None,
 ) -> LocalStack:
+    """``r2_endpoint``: where the presigned R2 endpoint is served (``edgerag_local.r2_presigned``);
+    the gateway signs upload URLs for it with the local key pair (``state/r2-keys``)."""
     state = state_dir or default_state_dir(root)
     indexes = vectorize_indexes_from_tenant(tenant_file or root / "tenants" / "local.toml")
     overrides: dict[str, dict[str, Any]] = {}
@@ -136,6 +153,11 @@ def open_stack(
         overrides[key] = read_dev_vars(root / "workers" / key / ".dev.vars")
         overrides[key].update((extra_vars or {}).get(key, {}))
     overrides["gateway"].setdefault("ADMIN_TOKEN", _admin_token(state))
+    key_id, secret = _r2_keys(state)
+    overrides["gateway"].setdefault("R2_ACCESS_KEY_ID", key_id)
+    overrides["gateway"].setdefault("R2_SECRET_ACCESS_KEY", secret)
+    if r2_endpoint is not None:
+        overrides["gateway"].setdefault("R2_S3_ENDPOINT", r2_endpoint)
     stack = LocalStack(root, state_dir=state, vectorize_indexes=indexes, var_overrides=overrides, clock=clock)
     stack.admin_token_file = state / ADMIN_TOKEN_FILE
     return stack

@@ -68,6 +68,7 @@ _PASSTHROUGH = (
     "rules",
     "minify",
     "keep_vars",
+    "triggers",
 )
 _BINDING_KEYS = (
     "ai",

@@ -30,7 +30,7 @@ from edgerag.problems import Conflict, ServiceUnavailable
 from edgerag.store.d1 import now_iso
 from edgerag.store.documents import DocumentRecord, DocumentStore
 
-__all__ = ["NewDocument", "StoredDocument", "r2_key_of", "store_and_enqueue"]
+__all__ = ["NewDocument", "StoredDocument", "ingest_message", "r2_key_of", "store_and_enqueue"]
 
 log = logging.getLogger("edgerag.intake")
 _RACE_RETRIES = 3
@@ -63,6 +63,19 @@ class StoredDocument:
 
 def r2_key_of(tenant_id: str, document_id: str) -> str:
     return f"tenants/{tenant_id}/documents/{document_id}/original"
+
+
+def ingest_message(record: DocumentRecord) -> IngestMessage:
+    """The queue message that asks the ingest worker to process a stored document."""
+    return IngestMessage(
+        v=1,
+        tenant_id=record.tenant_id,
+        document_id=record.id,
+        r2_key=record.r2_key,
+        content_type=record.content_type,
+        sha256=record.content_sha256,
+        enqueued_at=now_iso(),
+    )
 
 
 async def _store(
@@ -100,16 +113,7 @@ async def _store(
         if record is None:  # an identical upload committed first: answer with its document
             await files.delete(r2_key)
             continue
-        message = IngestMessage(
-            v=1,
-            tenant_id=tenant,
-            document_id=document_id,
-            r2_key=r2_key,
-            content_type=doc.content_type,
-            sha256=sha256,
-            enqueued_at=now_iso(),
-        )
-        return StoredDocument(record, message)
+        return StoredDocument(record, ingest_message(record))
     raise Conflict("identical uploads kept colliding; try again")
 
 
