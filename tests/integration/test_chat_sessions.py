@@ -62,9 +62,7 @@ async def test_another_tenants_or_end_users_session_is_not_found(harness: StackH
 @pytest.mark.parametrize("end_user", ["", " alice", "-x", "a" * 129, "al ice", "al/ice", "é"])
 async def test_an_invalid_end_user_header_is_a_422(harness: StackHarness, end_user: str) -> None:
     acme = await harness.tenant("acme")
-    response = await acme.client.get(
-        "/v1/chat/sessions", headers={"x-end-user": end_user.encode("utf-8")}
-    )
+    response = await acme.client.get("/v1/chat/sessions", headers={"x-end-user": end_user.encode("utf-8")})
     assert response.status_code == 422, response.text
     assert response.json()["errors"][0]["loc"] == ["header", "x-end-user"]
 
