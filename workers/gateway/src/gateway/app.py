@@ -19,6 +19,7 @@ from gateway.routes import admin, documents, keys, openai_compat, search, usage
 from gateway.routes.answer import router as answer_router
 from gateway.routes.chat import router as chat_router
 from gateway.routes.safety import router as safety_router
+from gateway.routes.uploads import router as uploads_router
 from gateway.routes.users import router as users_router
 
 __all__ = ["build_app", "get_app"]
@@ -56,11 +57,12 @@ def build_app() -> FastAPI:
     for router in (admin.router, keys.router, documents.router, search.router):
         app.include_router(router)
     app.include_router(usage.router)
+    app.include_router(uploads_router)
     app.include_router(openai_compat.router)
     app.include_router(chat_router)
     app.include_router(users_router)
-    app.include_router(safety_router)
     app.include_router(answer_router)
+    app.include_router(safety_router)
     install_problem_schema(app)
     return app
 
