@@ -282,6 +282,44 @@ async def test_a_secret_the_model_writes_split_across_tokens_is_redacted(
     assert flag["reasons"] == ["codename", "edgerag_api_key"] and LEAK not in str(flag)
 
 
+@pytest.mark.parametrize("stream", [True, False])
+async def test_openai_completions_are_screened_and_filtered(
+    scripted: tuple[StackHarness, FakeProvider], stream: bool
+) -> None:
+    harness, fake = scripted
+    acme = await harness.tenant("acme")
+    await _document(acme.client, "Refunds", REFUNDS)
+    await _document(acme.client, "Returns", "Refunds need the receipt and the original box.")
+    await harness.ingest()
+    await _policy(acme.client, on_flagged_source="drop", on_flagged_input="block")
+    pieces = ["Refunds need the receipt [1]. Key: ", LEAK[:9], LEAK[9:], "."]
+    fake.reply(openai_stream(pieces) if stream else json_reply(openai_completion("".join(pieces))))
+    body = {"model": "fake-model", "messages": [{"role": "user", "content": "What do refunds need?"}]}
+    reply = await acme.client.post("/v1/chat/completions", json={**body, "stream": stream})
+    assert reply.status_code == 200, reply.text
+    expected = "Refunds need the receipt [1]. Key: [redacted:edgerag_api_key]."
+    if stream:
+        chunks = [json.loads(e.data) for e in SseParser().feed(reply.content) if e.data != "[DONE]"]
+        text = "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks if c["choices"])
+        extension = chunks[-1]["edgerag"]
+        assert not any(LEAK[:9] in json.dumps(c) for c in chunks)
+    else:
+        text, extension = reply.json()["choices"][0]["message"]["content"], reply.json()["edgerag"]
+    assert text == expected and LEAK not in reply.text
+    assert [s["title"] for s in extension["sources"]] == ["Returns"]  # the flagged one was dropped
+    prompt = json.dumps(fake.requests[-1].json)
+    assert "impossible" not in prompt and "receipt" in prompt  # nor did the model see it
+    actions = sorted((f["location"], f["action"]) for f in await _flags(acme.client))
+    assert actions == [("output", "redacted"), ("source", "dropped")]
+
+    refused = await acme.client.post(
+        "/v1/chat/completions", json={**body, "messages": [{"role": "user", "content": ATTACK}]}
+    )
+    assert refused.status_code == 400, refused.text
+    assert refused.json()["error"]["type"] == "invalid_request_error"
+    assert "prompt-injection" in refused.json()["error"]["message"]
+
+
 # -- paging and bad input ------------------------------------------------------------------------
 
 

@@ -6,6 +6,7 @@ One :class:`SafetyGuard` per request, loaded with the tenant's policy (:mod:`edg
     sources = await guard.screen_sources(sources)        # before build_messages
     stream = guard.output_filter()                       # per streamed answer: feed() each token, flush()
     text = await guard.filter_text(answer)               # or for a whole answer
+    events = guard.filter_events(dedalus.chat(call))     # or on dedalus's event stream itself
 
 :func:`guard_input` refuses a message that is too long, matches the deny-list, or (policy ``block``)
 looks like an injection, by raising :class:`edgerag.safety.ContentBlocked` (422 ``content-blocked``,
@@ -23,10 +24,11 @@ failure is logged without the content. A policy that cannot be read fails closed
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from typing import Any
 
 from edgerag.grounding import Source
+from edgerag.llm import events
 from edgerag.problems import ServiceUnavailable
 from edgerag.safety import (
     Flag,
@@ -140,6 +142,32 @@ class SafetyGuard:
         filtered, redactions = filter_output(text, self.policy)
         await self.record_redactions(redactions)
         return filtered
+
+    async def filter_events(
+        self, stream: AsyncIterator[events.AnyEvent]
+    ) -> AsyncGenerator[events.AnyEvent, None]:
+        """dedalus's events with token text through the output filter: what is held back is sent as one
+        more token just before ``done`` or ``error``; redactions are recorded at ``done``. Closing this
+        generator closes ``stream`` (which hangs up on dedalus)."""
+        redact = self.output_filter()
+        try:
+            async for event in stream:
+                if isinstance(event, events.TokenEvent):
+                    text = redact.feed(event.text)
+                    if text:
+                        yield event.model_copy(update={"text": text})
+                    continue
+                if isinstance(event, (events.DoneEvent, events.ErrorEvent)):
+                    tail = redact.flush()
+                    if tail:
+                        yield events.TokenEvent(text=tail)
+                    if isinstance(event, events.DoneEvent):
+                        await self.record_redactions(redact.redactions)
+                yield event
+        finally:
+            aclose = getattr(stream, "aclose", None)
+            if aclose is not None:
+                await aclose()
 
     async def record_redactions(self, redactions: Sequence[Redaction]) -> None:
         if not redactions:

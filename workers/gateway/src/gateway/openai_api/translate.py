@@ -20,6 +20,7 @@ searched. Grounding off: the messages go to the model as the client sent them.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -99,8 +100,12 @@ async def ground(
     tenant_id: str,
     messages: list[ChatMessage],
     options: EdgeragOptions,
+    screen: Callable[[list[Source]], Awaitable[list[Source]]] | None = None,
 ) -> Grounded:
-    """The messages to send, grounded in the tenant's documents unless ``options`` turn it off."""
+    """The messages to send, grounded in the tenant's documents unless ``options`` turn it off.
+
+    ``screen`` (the request's :meth:`gateway.safety.SafetyGuard.screen_sources`) sees the sources
+    before they go into the prompt."""
     last_user = max((i for i, m in enumerate(messages) if m.role == "user"), default=None)
     if not options.grounding or last_user is None:
         return Grounded(messages, [], False)
@@ -110,6 +115,8 @@ async def ground(
         question = messages[last_user].content or ""
         searchable = any(ch.isalnum() for ch in question)
         sources = await _sources(env, settings, tenant_id, question, options) if searchable else []
+    if screen is not None:
+        sources = await screen(sources)
     instructions = "\n\n".join(m.content or "" for m in messages if m.role == "system").strip()
     prompt = build_messages(
         messages[last_user].content or "",

@@ -29,8 +29,7 @@ from __future__ import annotations
 import base64
 import logging
 import struct
-from collections.abc import AsyncGenerator
-from typing import Any, cast
+from typing import Any
 
 from edgerag.contracts.dedalus import CallContext, ChatCall, ModelsReply
 from edgerag.embedding import Embedder, EmbeddingError, input_token_limit, truncate_to_tokens
@@ -65,6 +64,7 @@ from gateway.openai_api.models import (
 )
 from gateway.openai_api.respond import Reply, completion, error_from_event, stream_chunks
 from gateway.openai_api.translate import ground, to_chat_messages
+from gateway.safety import guard_input
 from gateway.settings import GatewaySettings
 
 __all__ = ["router"]
@@ -176,8 +176,18 @@ async def create_chat_completion(
         )
     client_tools = [tool.spec() for tool in body.tools or ()] if body.tool_choice != "none" else []
     messages = to_chat_messages(body.messages)
-    grounded = await ground(env, settings, principal.tenant_id, messages, body.edgerag or EdgeragOptions())
     request_id = new_id("req", clock=clock)
+    # Safety (gateway.safety): the last user message is checked, the sources screened, the answer filtered.
+    last_user = next((m.content or "" for m in reversed(messages) if m.role == "user"), "")
+    guard = await guard_input(env, principal, end_user=end_user, request_id=request_id, text=last_user)
+    grounded = await ground(
+        env,
+        settings,
+        principal.tenant_id,
+        messages,
+        body.edgerag or EdgeragOptions(),
+        screen=guard.screen_sources,
+    )
     stream = bool(body.stream)
     try:
         call = ChatCall(
@@ -206,8 +216,8 @@ async def create_chat_completion(
         grounded=grounded.grounded,
         include_usage=bool(body.stream_options and body.stream_options.include_usage),
     )
-    # chat() is an async generator (typed as an iterator): closing it hangs up on dedalus.
-    events_ = cast(AsyncGenerator[events.AnyEvent, None], DedalusClient(env.DEDALUS).chat(call))
+    # Closing the filtered generator closes chat() (an async generator), which hangs up on dedalus.
+    events_ = guard.filter_events(DedalusClient(env.DEDALUS).chat(call))
     if not stream:
         return await completion(reply, events_)
     first = await anext(events_)
