@@ -24,6 +24,12 @@ identical question over unchanged documents is answered without a model call (``
 usage 0). ``"cache": false`` in the body skips it. The query embedding is cached too. A cache failure
 is a miss, never an error; hits and misses are counted for ``GET /v1/usage``.
 
+Safety (:mod:`gateway.safety`): every question, chit-chat included, is checked first (length,
+the tenant's deny-list, the injection detector: a refusal is a 422 ``content-blocked`` problem);
+retrieved sources are screened (flagged ones kept, dropped or refused per the tenant's policy) and
+neutralised before the prompt is built, and the model's answer has secrets and the tenant's output
+patterns redacted before its citations are checked. Flags are recorded with the request id.
+
 A dedalus ``error`` event answers with its status as a problem (:func:`gateway.chat.problem_for`:
 the model not allowed 400, unknown 422, prompt too long 413, provider failures 502/503/504). The
 route needs the ``chat`` scope and the tenant's budget (:func:`gateway.budgets.require_budget`:
@@ -64,6 +70,7 @@ from gateway.dedalus import DedalusClient
 from gateway.deps import CHATTER, Clock, get_clock, get_env, get_settings
 from gateway.enduser import get_end_user
 from gateway.openapi import problems
+from gateway.safety import guard_input
 from gateway.settings import GatewaySettings
 
 __all__ = ["CHIT_CHAT_REPLY", "DEFAULT_TOP_K", "NOT_FOUND", "router"]
@@ -226,6 +233,8 @@ async def answer(
     clock: Clock = Depends(get_clock),
     counters: UsageCounters = Depends(get_counters),
 ) -> AnswerResponse:
+    request_id = new_id("req", clock=clock)
+    guard = await guard_input(env, principal, end_user=end_user, request_id=request_id, text=body.question)
     intent = detect_intent(body.question)
     document_ids = body.filters.document_ids if body.filters else None
     if intent == "chit_chat" or (document_ids is not None and not document_ids):
@@ -260,7 +269,9 @@ async def answer(
             return hit
 
     embedder = CachedEmbedder(Embedder(env.AI, settings.embedding_model, truncate=True), cache)
-    sources = await retrieve_sources(env.DB, env.VECTORS, request, embedder, weights, settings.rrf_k)
+    sources = await guard.screen_sources(
+        await retrieve_sources(env.DB, env.VECTORS, request, embedder, weights, settings.rrf_k)
+    )
     if not sources:
         return _without_model(body.question, intent)
     call = ChatCall(
@@ -270,14 +281,14 @@ async def answer(
             key_id=principal.key_id,
             scopes=sorted(scope.value for scope in principal.scopes),
             end_user=end_user or None,
-            request_id=new_id("req", clock=clock),
+            request_id=request_id,
         ),
         messages=build_messages(body.question, sources, user_context=context),
         model=body.model,
         stream=False,
     )
     text, done = await _ask_model(DedalusClient(env.DEDALUS), call)
-    check = check_citations(text, sources)
+    check = check_citations(await guard.filter_text(text), sources)
     reply = AnswerResponse(
         answer=check.text,
         citations=[AnswerCitation(**c.model_dump()) for c in check.citations],
