@@ -2,10 +2,11 @@
 all of schemathesis's checks on, against the whole local stack served over loopback, and any failure
 fails the suite.
 
-The stack runs in this test process (a thread owns its event loop and a uvicorn server on a free
-loopback port); schemathesis's CLI drives it from outside, so its coverage, fuzzing and stateful phases
-all run, exactly as ``st run`` would against a deployment. Two runs: the tenant routes with a valid API
-key (admin scope, so every route is reachable), and the operator routes with the operator token.
+The stack runs in this test process (``edgerag_local.threaded.serve_stack``: a thread owns its event
+loop and a uvicorn server on a free loopback port); schemathesis's CLI drives it from outside, so its
+coverage, fuzzing and stateful phases all run, exactly as ``st run`` would against a deployment. Two
+runs: the tenant routes with a valid API key (admin scope, so every route is reachable), and the
+operator routes with the operator token.
 
 The example count is bounded (``EDGERAG_SCHEMATHESIS_EXAMPLES``, default 25) and the seed fixed
 (``EDGERAG_SCHEMATHESIS_SEED``) so CI is fast and repeatable; raise the count locally to search harder.
@@ -13,22 +14,18 @@ The example count is bounded (``EDGERAG_SCHEMATHESIS_EXAMPLES``, default 25) and
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import os
-import socket
 import subprocess
 import sys
-import threading
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import uvicorn
-from edgerag_local.stack import open_stack
+from edgerag_local.threaded import serve_stack
 
 pytestmark = pytest.mark.slow
 
@@ -48,12 +45,6 @@ class Served:
     api_key: str
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def _post(url: str, token: str, body: dict[str, object]) -> dict[str, object]:
     request = urllib.request.Request(
         url,
@@ -69,52 +60,15 @@ def _post(url: str, token: str, body: dict[str, object]) -> dict[str, object]:
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     state = tmp_path_factory.mktemp("schemathesis") / "state"
-    port = _free_port()
-    ready = threading.Event()
-    holder: dict[str, object] = {}
-
-    def serve() -> None:
-        async def main() -> None:
-            stack = open_stack(REPO, state_dir=state)
-            holder["token"] = stack.admin_token_file.read_text().strip() if stack.admin_token_file else ""
-            server = uvicorn.Server(
-                uvicorn.Config(stack.asgi("gateway"), host="127.0.0.1", port=port, log_level="warning")
-            )
-            holder["server"] = server
-            await stack.start()
-            task = asyncio.create_task(server.serve())
-            while not server.started and not task.done():  # noqa: ASYNC110 - uvicorn has no started event
-                await asyncio.sleep(0.01)
-            ready.set()
-            try:
-                await task
-            finally:
-                await stack.stop()
-                stack.close()
-
-        try:
-            asyncio.run(main())
-        finally:
-            ready.set()
-
-    thread = threading.Thread(target=serve, name="edgerag-stack", daemon=True)
-    thread.start()
-    assert ready.wait(60), "the local stack did not start"
-    base = f"http://127.0.0.1:{port}"
-    token = str(holder["token"])
-    tenant = _post(f"{base}/v1/admin/tenants", token, {"name": "fuzz"})
-    key = _post(
-        f"{base}/v1/admin/tenants/{tenant['id']}/keys",
-        token,
-        {"name": "schemathesis", "scopes": ["read", "write", "admin"]},
-    )
-    try:
-        yield Served(base, token, str(key["key"]))
-    finally:
-        server = holder.get("server")
-        if isinstance(server, uvicorn.Server):
-            server.should_exit = True
-        thread.join(30)
+    with serve_stack(REPO, state_dir=state, name="edgerag-schemathesis") as stack:
+        token = stack.admin_token
+        tenant = _post(f"{stack.base_url}/v1/admin/tenants", token, {"name": "fuzz"})
+        key = _post(
+            f"{stack.base_url}/v1/admin/tenants/{tenant['id']}/keys",
+            token,
+            {"name": "schemathesis", "scopes": ["read", "write", "admin"]},
+        )
+        yield Served(stack.base_url, token, str(key["key"]))
 
 
 def _schemathesis(

@@ -9,10 +9,7 @@ answer quotes and cites the uploaded document. Timeouts only guard against hangs
 
 from __future__ import annotations
 
-import asyncio
 import json
-import socket
-import threading
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -22,8 +19,7 @@ from typing import Any
 
 import openai
 import pytest
-import uvicorn
-from edgerag_local.stack import open_stack
+from edgerag_local.threaded import serve_stack
 
 pytestmark = pytest.mark.slow
 
@@ -44,12 +40,6 @@ class Served:
     document_id: str
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def _request(url: str, token: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
     request = urllib.request.Request(
         url,
@@ -65,56 +55,19 @@ def _request(url: str, token: str, body: dict[str, Any] | None = None) -> dict[s
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     state = tmp_path_factory.mktemp("openai-sdk") / "state"
-    port = _free_port()
-    ready = threading.Event()
-    holder: dict[str, object] = {}
-
-    def serve() -> None:
-        async def main() -> None:
-            stack = open_stack(REPO, state_dir=state)
-            holder["token"] = stack.admin_token_file.read_text().strip() if stack.admin_token_file else ""
-            server = uvicorn.Server(
-                uvicorn.Config(stack.asgi("gateway"), host="127.0.0.1", port=port, log_level="warning")
-            )
-            holder["server"] = server
-            await stack.start()  # queue consumers run: uploads are ingested in the background
-            task = asyncio.create_task(server.serve())
-            while not server.started and not task.done():  # noqa: ASYNC110 - uvicorn has no started event
-                await asyncio.sleep(0.01)
-            ready.set()
-            try:
-                await task
-            finally:
-                await stack.stop()
-                stack.close()
-
-        try:
-            asyncio.run(main())
-        finally:
-            ready.set()
-
-    thread = threading.Thread(target=serve, name="edgerag-openai-sdk", daemon=True)
-    thread.start()
-    assert ready.wait(60), "the local stack did not start"
-    base = f"http://127.0.0.1:{port}"
-    token = str(holder["token"])
-    tenant = _request(f"{base}/v1/admin/tenants", token, {"name": "sdk"})
-    keys = f"{base}/v1/admin/tenants/{tenant['id']}/keys"
-    writer = _request(keys, token, {"name": "uploader", "scopes": ["write", "read"]})["key"]
-    chat = _request(keys, token, {"name": "sdk", "scopes": ["chat"]})["key"]
-    body = {"title": "Rocket engines", "text": DOCUMENT}
-    uploaded = _request(f"{base}/v1/documents", writer, body)["document"]
-    deadline = time.monotonic() + GUARD_S
-    while _request(f"{base}/v1/documents/{uploaded['id']}", writer)["status"] != "ready":
-        assert time.monotonic() < deadline, "the document was not ingested"
-        time.sleep(0.05)
-    try:
+    with serve_stack(REPO, state_dir=state, name="edgerag-openai-sdk") as stack:
+        base, token = stack.base_url, stack.admin_token
+        tenant = _request(f"{base}/v1/admin/tenants", token, {"name": "sdk"})
+        keys = f"{base}/v1/admin/tenants/{tenant['id']}/keys"
+        writer = _request(keys, token, {"name": "uploader", "scopes": ["write", "read"]})["key"]
+        chat = _request(keys, token, {"name": "sdk", "scopes": ["chat"]})["key"]
+        body = {"title": "Rocket engines", "text": DOCUMENT}
+        uploaded = _request(f"{base}/v1/documents", writer, body)["document"]
+        deadline = time.monotonic() + GUARD_S
+        while _request(f"{base}/v1/documents/{uploaded['id']}", writer)["status"] != "ready":
+            assert time.monotonic() < deadline, "the document was not ingested"
+            time.sleep(0.05)
         yield Served(base, chat, str(uploaded["id"]))
-    finally:
-        server = holder.get("server")
-        if isinstance(server, uvicorn.Server):
-            server.should_exit = True
-        thread.join(30)
 
 
 @pytest.fixture
