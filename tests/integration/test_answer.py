@@ -194,6 +194,10 @@ async def test_an_identical_question_is_answered_from_the_cache_until_documents_
     fresh = (await _ask(acme, ROCKET_QUESTION, cache=False)).json()
     assert fresh["cached"] is False and len(await _llm_calls(harness, acme)) == 2
 
+    await _policy(acme, output=[{"name": "codename", "phrase": "Project X"}])
+    after_policy = (await _ask(acme, ROCKET_QUESTION)).json()
+    assert after_policy["cached"] is False  # answers cached under another safety policy are not served
+
     await _upload(acme, {"Rocket nozzles": "A bell nozzle makes thrust efficiently at altitude."})
     await harness.ingest()
     changed = (await _ask(acme, ROCKET_QUESTION)).json()

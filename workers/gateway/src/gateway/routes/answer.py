@@ -19,10 +19,11 @@ The path is chosen by :func:`edgerag.grounding.detect_intent`:
 
 Answer cache (:mod:`edgerag.cache`, tenant-scoped KV): a model's answer is cached under the tenant's
 cache generation (which every document change bumps) and everything the prompt depends on — the
-question, ``top_k``, the filter, the requested model, the plan, and the end user's context — so an
-identical question over unchanged documents is answered without a model call (``cached: true``,
-usage 0). ``"cache": false`` in the body skips it. The query embedding is cached too. A cache failure
-is a miss, never an error; hits and misses are counted for ``GET /v1/usage``.
+question, ``top_k``, the filter, the requested model, the plan, the end user's context and the
+tenant's safety policy — so an identical question over unchanged documents is answered without a
+model call (``cached: true``, usage 0). ``"cache": false`` in the body skips it. The query embedding
+is cached too. A cache failure is a miss, never an error; hits and misses are counted for
+``GET /v1/usage``.
 
 Safety (:mod:`gateway.safety`): every question, chit-chat included, is checked first (length,
 the tenant's deny-list, the injection detector: a refusal is a 422 ``content-blocked`` problem);
@@ -262,6 +263,7 @@ async def answer(
         "embedding_model": settings.embedding_model,
         "weights": weights,
         "rrf_k": settings.rrf_k,
+        "safety": guard.policy.model_dump(mode="json"),  # a policy change must not serve old answers
     }
     if generation is not None and body.cache:
         hit = _from_cache(await cache.get_json("answer", generation, key))
