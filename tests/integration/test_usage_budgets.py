@@ -245,7 +245,10 @@ async def test_usage_needs_the_read_scope_and_limits_the_operator(harness: Stack
     assert (await reader.client.put("/v1/admin/tenants/globex/limits", json={})).status_code == 401
     missing = await harness.admin.put("/v1/admin/tenants/nobody/limits", json={})
     assert missing.status_code == 404
-    for bad in (-1, False, "5", 1.5):
+    assert (
+        await harness.admin.put("/v1/admin/tenants/globex/limits", json={"requests_per_hour": 7.0})
+    ).json()["limits"]["requests_per_hour"] == 7
+    for bad in (-1, False, "5", 1.5, 10**16):
         refused = await harness.admin.put("/v1/admin/tenants/globex/limits", json={"requests_per_hour": bad})
         assert refused.status_code == 422, bad
 

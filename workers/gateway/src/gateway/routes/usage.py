@@ -25,7 +25,7 @@ from edgerag.store.d1 import fetch_one
 from edgerag.store.tenants import Principal, TenantStore
 from edgerag.usage_report import usage_report
 from fastapi import APIRouter, Depends, Path, Query
-from pydantic import BaseModel, ConfigDict, Field, Strict
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from gateway.deps import READER, Clock, get_clock, get_env, require_operator
 from gateway.openapi import problems
@@ -33,8 +33,22 @@ from gateway.openapi import problems
 router = APIRouter(tags=["usage"])
 
 MAX_DAYS = 366
-# Strict: JSON true/false or "5" are not counts (pydantic would otherwise coerce them).
-_Count = Annotated[int, Strict(), Field(ge=0)]
+MAX_COUNT = 10**15  # far beyond any budget, well inside SQLite's 64-bit INTEGER
+
+
+def _count(value: Any) -> Any:
+    """JSON integers (1.0 is one, as JSON Schema says) but not true/false or "5", which pydantic
+    would otherwise coerce."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError("must be a JSON integer")
+    if isinstance(value, float):
+        if not value.is_integer():
+            raise ValueError("must be a whole number")
+        return int(value)
+    return value
+
+
+_Count = Annotated[int, BeforeValidator(_count), Field(ge=0, le=MAX_COUNT)]
 
 
 class ModelDay(BaseModel):
