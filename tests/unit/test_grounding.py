@@ -22,6 +22,7 @@ from edgerag.grounding import (
     rewrite_query,
 )
 from edgerag.grounding.rewrite import is_follow_up
+from edgerag.grounding.terms import key_phrases
 from edgerag.llm.types import ChatMessage
 from edgerag_local.ai.textgen import NO_ANSWER, NO_SOURCES, answer
 
@@ -237,9 +238,38 @@ def test_follow_ups_are_three_deterministic_questions_about_uncovered_topics() -
     assert len(first) == 3 and len(set(first)) == 3
     assert all(q.endswith("?") for q in first)
     assert "Sourdough" in first[0]  # the source the answer did not cite comes first
-    assert first[1] == "How is rocket related to nozzle?"  # the question's subject is "nozzle"
+    assert first[1] == "What is the link between rocket engines and nozzle?"  # the subject: "nozzle"
+    assert first[2] == "Can you explain liquid rocket engines in more detail?"
     for covered in ("thrust", "exhaust", "accelerates"):
         assert all(covered not in q for q in first)
+
+
+def test_follow_ups_prefer_phrases_the_answer_did_not_cover() -> None:
+    text = (
+        "Liquid rocket engines burn kerosene and liquid oxygen in a combustion chamber. "
+        "The nozzle accelerates the hot exhaust to supersonic speed, and that makes thrust."
+    )
+    source = src(1, "Rocket engines", text, keyword=1, vector=1)
+    reply = "The nozzle accelerates the hot exhaust to supersonic speed, and that makes thrust [1]."
+    # "Rocket engines" (the cited title) is covered by the question's "rocket engine": plurals fold.
+    assert follow_ups("How does the nozzle of a rocket engine make thrust?", [source], reply) == [
+        "What else do the documents say about liquid rocket engines?",
+        "What is the link between liquid oxygen and nozzle?",
+        "Can you explain combustion chamber in more detail?",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "phrases"),
+    [
+        ("Liquid rocket engines burn kerosene", ["liquid rocket engines"]),
+        ("the hot exhaust, a combustion chamber.", ["hot exhaust", "combustion chamber"]),
+        ("in 2024 the new model", ["new model"]),
+        ("a b c", []),
+    ],
+)
+def test_key_phrases(text: str, phrases: list[str]) -> None:
+    assert key_phrases(text) == phrases
 
 
 def test_follow_ups_without_sources_or_topics_still_give_three() -> None:

@@ -4,12 +4,13 @@
 mentions, then fills three fixed templates with them:
 
 1. topics, in order: the titles of sources the answer did not cite (a document the reader has not
-   seen yet), then the sources' key terms (:func:`edgerag.grounding.terms.key_terms`) ranked by how
-   many sources contain them, then by how often, then by first appearance; a topic whose key terms all
-   occur in the question or the answer is skipped, as are duplicates;
-2. templates: "What else do the documents say about {topic}?", "How is {topic} related to
-   {subject}?", "Can you explain {topic} in more detail?" — ``subject`` is the question's first key
-   term (or "this"); each template takes the next unused topic;
+   seen yet), then the sources' key phrases ("combustion chamber",
+   :func:`edgerag.grounding.terms.key_phrases`), then their single key terms, each group ranked by
+   how many sources contain it, then by how often, then by first appearance; a topic whose key terms
+   all occur in the question or the answer is skipped, as are duplicates;
+2. templates: "What else do the documents say about {topic}?", "What is the link between
+   {topic} and {subject}?", "Can you explain {topic} in more detail?" — ``subject`` is the
+   question's first key term (or "this"); each template takes the next unused topic;
 3. with fewer than three topics the remaining templates fall back to the question's subject, and
    without sources they suggest rephrasing or naming a document.
 
@@ -22,13 +23,13 @@ from collections.abc import Sequence
 
 from edgerag.grounding.citations import check_citations
 from edgerag.grounding.sources import Source
-from edgerag.grounding.terms import all_key_terms, key_terms
+from edgerag.grounding.terms import all_key_terms, key_phrases, key_terms, stem
 
 __all__ = ["follow_ups"]
 
 _TEMPLATES = (
     "What else do the documents say about {topic}?",
-    "How is {topic} related to {subject}?",
+    "What is the link between {topic} and {subject}?",
     "Can you explain {topic} in more detail?",
 )
 _NO_SOURCES = (
@@ -40,13 +41,13 @@ _MAX_TITLE_CHARS = 80
 
 
 def _topics(question: str, sources: Sequence[Source], answer: str) -> list[str]:
-    covered = set(key_terms(question)) | set(key_terms(answer))
+    covered = {stem(t) for t in key_terms(question) + key_terms(answer)}
     cited = {c.n for c in check_citations(answer, sources).citations}
     topics: list[str] = []
     seen: set[str] = set()
 
     def add(topic: str) -> None:
-        terms = key_terms(topic)
+        terms = [stem(t) for t in key_terms(topic)]
         key = " ".join(terms)
         if terms and key not in seen and not set(terms) <= covered:
             seen.add(key)
@@ -56,20 +57,24 @@ def _topics(question: str, sources: Sequence[Source], answer: str) -> list[str]:
         title = " ".join(source.title.split())
         if source.n not in cited and title and len(title) <= _MAX_TITLE_CHARS:
             add(title)
+    for extract in (key_phrases, all_key_terms):
+        for topic in _ranked([extract(source.title + "\n" + source.text) for source in sources]):
+            add(topic)
+    return topics
+
+
+def _ranked(per_source: list[list[str]]) -> list[str]:
+    """Items by how many sources have them, then how often, then first appearance."""
     documents: dict[str, int] = {}
     counts: dict[str, int] = {}
     first: dict[str, int] = {}
-    for source in sources:
-        every = all_key_terms(source.title + "\n" + source.text)
-        for term in dict.fromkeys(every):
-            documents[term] = documents.get(term, 0) + 1
-            first.setdefault(term, len(first))
-        for term in every:
-            counts[term] = counts.get(term, 0) + 1
-    for term in sorted(documents, key=lambda t: (-documents[t], -counts.get(t, 0), first[t])):
-        if term not in covered:
-            add(term)
-    return topics
+    for items in per_source:
+        for item in dict.fromkeys(items):
+            documents[item] = documents.get(item, 0) + 1
+            first.setdefault(item, len(first))
+        for item in items:
+            counts[item] = counts.get(item, 0) + 1
+    return sorted(documents, key=lambda item: (-documents[item], -counts[item], first[item]))
 
 
 def follow_ups(question: str, sources: Sequence[Source], answer: str) -> list[str]:
