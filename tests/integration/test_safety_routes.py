@@ -87,7 +87,8 @@ async def test_unsafe_or_malformed_policies_are_422_naming_the_rule(harness: Sta
     for body, needle in [
         ({"deny": [{"name": "x", "regex": "(a+)+$"}]}, "upper bound"),
         ({"deny": [{"name": "x", "regex": "(a)\\1"}]}, "backreferences"),
-        ({"deny": [{"name": "x", "phrase": "a", "regex": "b"}]}, "exactly one"),
+        ({"deny": [{"name": "x", "phrase": "a", "regex": "b"}]}, "Extra inputs"),
+        ({"redact_secrets": "no"}, "valid boolean"),
         ({"output": [{"name": "x", "phrase": "a"}, {"name": "x", "phrase": "b"}]}, "unique"),
         ({"on_flagged_source": "ignore"}, "on_flagged_source"),
         ({"surprise": 1}, "surprise"),

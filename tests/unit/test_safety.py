@@ -89,10 +89,14 @@ def test_unsafe_patterns_are_refused_with_the_rule_they_break(pattern: str, why:
 def test_policy_defaults_and_validation() -> None:
     assert DEFAULT_POLICY.on_flagged_input == "allow" and DEFAULT_POLICY.on_flagged_source == "allow"
     assert DEFAULT_POLICY.max_input_chars == 8000 and DEFAULT_POLICY.redact_secrets
-    with pytest.raises(ValidationError, match="exactly one"):
+    with pytest.raises(ValidationError, match="Extra inputs"):  # a rule is a phrase OR a regex
         SafetyPolicy.model_validate({"deny": [{"name": "x", "phrase": "a", "regex": "b"}]})
-    with pytest.raises(ValidationError, match="exactly one"):
+    with pytest.raises(ValidationError, match="Field required"):
         SafetyPolicy.model_validate({"deny": [{"name": "x"}]})
+    with pytest.raises(ValidationError, match="blank"):
+        SafetyPolicy.model_validate({"deny": [{"name": "x", "phrase": "\u200b \u200d"}]})
+    with pytest.raises(ValidationError, match="valid boolean"):  # strict: no "no" for false
+        SafetyPolicy.model_validate({"redact_secrets": "no"})
     with pytest.raises(ValidationError, match="upper bound"):
         SafetyPolicy.model_validate({"deny": [{"name": "x", "regex": "(a+)+$"}]})
     with pytest.raises(ValidationError, match="unique"):

@@ -24,9 +24,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Annotated, Final, Literal
+from typing import Annotated, Any, Final, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, StringConstraints, Tag, field_validator
 
 from edgerag.safety.normalize import fold
 from edgerag.safety.regex import MAX_PATTERN_CHARS, UnsafePatternError, compile_safe
@@ -37,6 +37,9 @@ __all__ = [
     "CompiledRule",
     "DenyRule",
     "OutputRule",
+    "PhraseRule",
+    "RegexRule",
+    "Rule",
     "SafetyPolicy",
 ]
 
@@ -57,58 +60,71 @@ class CompiledRule:
     regex: re.Pattern[str]
 
 
-class _Rule(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+_STRICT = ConfigDict(frozen=True, extra="forbid", strict=True)
+
+
+class PhraseRule(BaseModel):
+    """A literal phrase: matched case-insensitively, words in order with any whitespace between."""
+
+    model_config = _STRICT
 
     name: RuleName = Field(description="reported when the rule matches (lower case, digits, _ . -)")
-    phrase: _Phrase | None = Field(
-        default=None,
-        description="a literal phrase, matched case-insensitively with whitespace runs as one space",
-    )
-    regex: _Phrase | None = Field(
-        default=None,
-        description="a regular expression in the safe subset (bounded quantifiers such as \\w{1,40}, no "
-        "nesting, backreferences or lookarounds), matched case-insensitively",
-    )
+    phrase: _Phrase = Field(description="the phrase (not blank once invisible characters are dropped)")
 
-    @model_validator(mode="after")
-    def _one_of(self) -> _Rule:
-        if (self.phrase is None) == (self.regex is None):
-            raise ValueError("give exactly one of 'phrase' and 'regex'")
-        if self.phrase is not None and not fold(self.phrase):
-            raise ValueError("the phrase is blank")
-        return self
-
-    @field_validator("regex")
+    @field_validator("phrase")
     @classmethod
-    def _safe(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                compile_safe(value)
-            except UnsafePatternError as exc:
-                raise ValueError(str(exc)) from None
+    def _not_blank(cls, value: str) -> str:
+        if not fold(value):
+            raise ValueError("the phrase is blank")
         return value
 
     def compiled(self, *, folded: bool) -> CompiledRule:
-        if self.phrase is not None:
-            # Words in order, any whitespace run between them (folded text has single spaces).
-            words = (fold(self.phrase) if folded else self.phrase).split()
-            gap = " " if folded else r"\s{1,10}"
-            return CompiledRule(self.name, re.compile(gap.join(map(re.escape, words)), re.IGNORECASE))
-        assert self.regex is not None
+        # Words in order, any whitespace run between them (folded text has single spaces).
+        words = (fold(self.phrase) if folded else self.phrase).split()
+        gap = " " if folded else r"\s{1,10}"
+        return CompiledRule(self.name, re.compile(gap.join(map(re.escape, words)), re.IGNORECASE))
+
+
+class RegexRule(BaseModel):
+    """A regular expression in the safe subset (:mod:`edgerag.safety.regex`), case-insensitive."""
+
+    model_config = _STRICT
+
+    name: RuleName = Field(description="reported when the rule matches (lower case, digits, _ . -)")
+    regex: _Phrase = Field(
+        description="bounded quantifiers such as \\w{1,40} (no * or +), no nested quantifiers, "
+        "backreferences or lookarounds; a 422 names the rule a pattern breaks"
+    )
+
+    @field_validator("regex")
+    @classmethod
+    def _safe(cls, value: str) -> str:
+        try:
+            compile_safe(value)
+        except UnsafePatternError as exc:
+            raise ValueError(str(exc)) from None
+        return value
+
+    def compiled(self, *, folded: bool) -> CompiledRule:
         return CompiledRule(self.name, compile_safe(self.regex))
 
 
-class DenyRule(_Rule):
-    """A deny-list entry: a user message that matches it is refused, naming the rule."""
+def _rule_kind(value: Any) -> str:
+    if isinstance(value, dict):
+        return "regex" if "regex" in value else "phrase"
+    return "regex" if isinstance(value, RegexRule) else "phrase"
 
 
-class OutputRule(_Rule):
-    """Text to redact from answers, replaced by ``[redacted:<name>]``."""
+# A rule is exactly one of the two shapes (the schema says so: oneOf of two closed objects).
+Rule = Annotated[
+    Annotated[PhraseRule, Tag("phrase")] | Annotated[RegexRule, Tag("regex")], Discriminator(_rule_kind)
+]
+DenyRule = Rule  # a user message matching one is refused, naming the rule
+OutputRule = Rule  # text matching one is redacted from answers as [redacted:<name>]
 
 
 class SafetyPolicy(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = _STRICT
 
     max_input_chars: int = Field(
         default=DEFAULT_MAX_INPUT_CHARS,
@@ -139,7 +155,7 @@ class SafetyPolicy(BaseModel):
 
     @field_validator("deny", "output")
     @classmethod
-    def _unique_names(cls, rules: list[_Rule]) -> list[_Rule]:
+    def _unique_names(cls, rules: list[PhraseRule | RegexRule]) -> list[PhraseRule | RegexRule]:
         names = [rule.name for rule in rules]
         duplicates = sorted({name for name in names if names.count(name) > 1})
         if duplicates:
