@@ -216,16 +216,24 @@ class OutputFilter:
         return out
 
 
+def _prefix_alternatives(trigger: str, folded: bool) -> str:
+    prefixes = "|".join(re.escape(trigger[:n]) for n in range(len(trigger), 0, -1))
+    return f"(?i:{prefixes})" if folded else f"(?:{prefixes})"
+
+
+# One regex for "the end of the buffer is the start of a trigger", with each trigger's look-behind.
+_TRIGGER_PREFIX: Final = re.compile(
+    "|".join(
+        (f"(?<!{not_after.pattern})" if not_after is not None else "")
+        + _prefix_alternatives(trigger, folded)
+        + r"\Z"
+        for trigger, not_after, folded in _TRIGGERS
+    )
+)
+
+
 def _trigger_prefix_start(text: str, base: int) -> int:
     """Where the longest end of ``text`` (after ``base``) that could still grow into a trigger starts,
     or ``len(text)`` when there is none."""
-    end = len(text)
-    for start in range(max(base, end - _LONGEST_TRIGGER + 1), end):
-        tail = text[start:]
-        before = text[start - 1] if start > 0 else ""
-        for trigger, not_after, folded in _TRIGGERS:
-            if (trigger.lower().startswith(tail.lower()) if folded else trigger.startswith(tail)) and not (
-                not_after is not None and before and not_after.match(before)
-            ):
-                return start
-    return end
+    match = _TRIGGER_PREFIX.search(text, max(base, len(text) - _LONGEST_TRIGGER))
+    return len(text) if match is None else match.start()
