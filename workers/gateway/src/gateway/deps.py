@@ -40,15 +40,19 @@ __all__ = [
 Clock = Callable[[], float]
 
 
-def get_env(request: Request) -> Any:
+# Every dependency is a coroutine function: FastAPI runs plain functions in a thread pool, and Pyodide
+# (Python Workers) cannot start threads. tests/unit/test_gateway_async.py keeps it that way.
+
+
+async def get_env(request: Request) -> Any:
     return request.scope["env"]
 
 
-def get_settings(env: Any = Depends(get_env)) -> GatewaySettings:
+async def get_settings(env: Any = Depends(get_env)) -> GatewaySettings:
     return load_settings(GatewaySettings, env)
 
 
-def get_clock() -> Clock:
+async def get_clock() -> Clock:
     """Seconds since the epoch (the runtime's ``Date.now()`` at the edge)."""
     return time.time
 

@@ -26,7 +26,7 @@ _GUARD = (401, 403)
 TenantRef = Annotated[str, Path(description="the tenant's id (tnt_...) or its name", examples=["acme"])]
 
 
-def _store(env: Any = Depends(get_env), clock: Clock = Depends(get_clock)) -> TenantStore:
+async def _store(env: Any = Depends(get_env), clock: Clock = Depends(get_clock)) -> TenantStore:
     return TenantStore(env.DB, clock=clock)
 
 

@@ -83,7 +83,7 @@ class DirectUploadSettings:
         return S3Credentials(self.access_key_id, self.secret_access_key)
 
 
-def get_upload_settings(env: Any = Depends(get_env)) -> DirectUploadSettings:
+async def get_upload_settings(env: Any = Depends(get_env)) -> DirectUploadSettings:
     return load_settings(DirectUploadSettings, env)
 
 
