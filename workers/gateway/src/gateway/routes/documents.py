@@ -31,7 +31,7 @@ from edgerag.contracts.ingest import IngestMessage
 from edgerag.ids import chunk_id
 from edgerag.intake import StoredDocument, store_and_enqueue
 from edgerag.metadata import merge_metadata
-from edgerag.problems import BadRequest, Conflict, NotFound, ServiceUnavailable, ValidationFailed
+from edgerag.problems import BadRequest, Conflict, NotFound, ServiceUnavailable
 from edgerag.store.d1 import now_iso
 from edgerag.store.documents import DocumentRecord, DocumentStore
 from edgerag.store.tenants import Principal
@@ -318,15 +318,13 @@ async def patch_document(
     principal: Principal = Depends(WRITER),
     env: Any = Depends(get_env),
 ) -> Document:
-    """Set the title and/or merge metadata. The chunks' keyword index follows the new title at once;
-    their vectors keep the old title in their embedded text until the document is reindexed."""
-    if body.title is None and body.metadata is None:
-        raise ValidationFailed(
-            "nothing to change: send title and/or metadata",
-            [{"loc": ["body"], "msg": "send title and/or metadata", "type": "missing"}],
-        )
+    """Set the title and/or merge metadata (JSON Merge Patch: ``{}`` changes nothing and answers the
+    document as it is). The chunks' keyword index follows the new title at once; their vectors keep
+    the old title in their embedded text until the document is reindexed."""
     store = DocumentStore(env.DB)
     record = await store.get(principal.tenant_id, document_id)
+    if body.title is None and not body.metadata:
+        return Document.of(record)
     metadata = record.metadata if body.metadata is None else merge_metadata(record.metadata, body.metadata)
     title = record.title if body.title is None else body.title
     if not await store.update_details(principal.tenant_id, document_id, title=title, metadata=metadata):
