@@ -25,6 +25,7 @@ from typing import Any
 
 import uvicorn
 
+from edgerag_local.r2_presigned import R2_PREFIX, serve_app
 from edgerag_local.stack import open_stack
 
 __all__ = ["ServedStack", "serve_stack"]
@@ -58,10 +59,12 @@ def serve_stack(
 
     def serve() -> None:
         async def main() -> None:
-            stack = open_stack(root, state_dir=state_dir, extra_vars=extra_vars)
+            # As `edgerag dev` serves it: the gateway plus the presigned R2 endpoint under /r2.
+            endpoint = f"http://127.0.0.1:{port}{R2_PREFIX}"
+            stack = open_stack(root, state_dir=state_dir, extra_vars=extra_vars, r2_endpoint=endpoint)
             holder["token"] = stack.admin_token_file.read_text().strip() if stack.admin_token_file else ""
             server = uvicorn.Server(
-                uvicorn.Config(stack.asgi("gateway"), host="127.0.0.1", port=port, log_level="warning")
+                uvicorn.Config(serve_app(stack), host="127.0.0.1", port=port, log_level="warning")
             )
             holder["server"] = server
             await stack.start()

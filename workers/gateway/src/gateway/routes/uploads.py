@@ -95,6 +95,13 @@ def _iso(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
+def _known_types(schema: dict[str, Any]) -> None:
+    # Filled in when the OpenAPI schema is generated (not at import): the registry's types, so clients
+    # and schema fuzzers know which declarations can succeed. A charset parameter is accepted too.
+    schema["enum"] = sorted(default_registry().content_types)
+    schema.pop("pattern", None)
+
+
 class UploadRequest(BaseModel):
     """The file about to be uploaded, as the client knows it."""
 
@@ -104,7 +111,9 @@ class UploadRequest(BaseModel):
         min_length=1,
         max_length=200,
         pattern=r"^[!-~]+(?: *; *[!-~]+)*$",
-        description="the Content-Type the PUT will send (signed: send exactly this value)",
+        description="the Content-Type the PUT will send (signed: send exactly this value); one the "
+        "extractors handle, optionally with '; charset=...' for text",
+        json_schema_extra=_known_types,
     )
     size_bytes: int = Field(ge=1, description="exact size: the PUT's Content-Length (signed)")
     sha256: str = Field(pattern="^[0-9a-fA-F]{64}$", description="SHA-256 of the file, hex")
