@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import tomllib
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -28,3 +30,11 @@ def test_a_bad_budget_fails_at_settings_load_naming_the_var(name: str, value: st
     env = SimpleNamespace(EMBEDDING_MODEL="m", **{name: value})
     with pytest.raises(SettingsError, match=f"var {name}='{value}' is invalid"):
         load_settings(IngestSettings, env)
+
+
+def test_ingest_takes_every_file_the_gateway_accepts() -> None:
+    # A file the gateway lets in (directly or through a presigned URL) must not fail later on size.
+    gateway = tomllib.loads((Path(__file__).parents[2] / "workers/gateway/wrangler.toml").read_text())["vars"]
+    ingest = load_settings(IngestSettings, SimpleNamespace(EMBEDDING_MODEL="m"))
+    largest = max(int(gateway["MAX_UPLOAD_BYTES"]), int(gateway["MAX_DIRECT_UPLOAD_BYTES"]))
+    assert ingest.max_document_bytes >= largest

@@ -28,7 +28,9 @@ class IngestSettings:
     chunk_max_tokens: int = var("CHUNK_MAX_TOKENS", positive_int, 400)
     chunk_overlap_tokens: int = var("CHUNK_OVERLAP_TOKENS", int, 60)
     embed_batch_size: int = var("EMBED_BATCH_SIZE", positive_int, 50)
-    max_document_bytes: int = var("MAX_UPLOAD_BYTES", positive_int, 10 * 1024 * 1024)
+    # The stored file's size, checked before its body is read: 50 MiB, the gateway's largest upload
+    # (MAX_DIRECT_UPLOAD_BYTES); a Python Worker has 128 MB, and the file is read whole before extraction.
+    max_document_bytes: int = var("MAX_FILE_BYTES", positive_int, 50 * 1024 * 1024)
     max_document_chars: int = var("MAX_DOCUMENT_CHARS", positive_int, 4_000_000)
     max_document_chunks: int = var("MAX_DOCUMENT_CHUNKS", positive_int, 2_000)
     max_pdf_pages: int = var("MAX_PDF_PAGES", positive_int, FormatLimits.max_pdf_pages)

@@ -55,7 +55,7 @@ class DirectUploadSettings:
     bucket: str = var("R2_BUCKET", str, "")
     access_key_id: str = var("R2_ACCESS_KEY_ID", str, "")
     secret_access_key: str = var("R2_SECRET_ACCESS_KEY", str, "")  # a secret: wrangler secret put
-    max_bytes: int = var("MAX_DIRECT_UPLOAD_BYTES", positive_int, 100 * 1024 * 1024)
+    max_bytes: int = var("MAX_DIRECT_UPLOAD_BYTES", positive_int, 50 * 1024 * 1024)
     upload_expires: int = var("UPLOAD_URL_EXPIRES", _expiry, DEFAULT_EXPIRES)
     download_expires: int = var("DOWNLOAD_URL_EXPIRES", _expiry, 300)
     # How long after its URL expired a pending upload is kept (it may still be completed meanwhile).
