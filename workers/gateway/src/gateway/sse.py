@@ -60,6 +60,9 @@ class EventStreamResponse(Response):
             headers={"cache-control": "no-store", "x-accel-buffering": "no"},
             media_type="text/event-stream; charset=utf-8",
         )
+        # Response.__init__ declares the empty body's "content-length: 0"; a stream has no length, and a
+        # real HTTP server would stop the client reading after zero bytes.
+        self.raw_headers = [(k, v) for k, v in self.raw_headers if k != b"content-length"]
         self._events = events
         self._heartbeat_s = heartbeat_s
         self._on_failure = on_failure
