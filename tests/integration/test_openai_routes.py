@@ -214,6 +214,24 @@ def test_problems_keep_their_headers_when_made_openai_shaped() -> None:
     assert denied.headers["www-authenticate"].startswith("Bearer")
 
 
+async def test_the_plans_limits_apply_before_anything_is_generated(harness: StackHarness) -> None:
+    acme = await _rockets(harness)
+    db = harness.stack.workers["gateway"].env.DB
+    calls_before = len(await fetch_all(db, "SELECT id FROM llm_calls WHERE tenant_id = ?1", acme.id))
+    limits = await harness.admin.put(f"/v1/admin/tenants/{acme.name}/limits", json={"requests_per_hour": 0})
+    assert limits.status_code == 200, limits.text
+    limited = await acme.client.post("/v1/chat/completions", json=_ask("How does the nozzle make thrust?"))
+    error = _openai_error(limited, 429)
+    assert int(limited.headers["retry-after"]) > 0 and error["code"]
+    await harness.admin.put(
+        f"/v1/admin/tenants/{acme.name}/limits", json={"requests_per_hour": 1000, "monthly_token_budget": 0}
+    )
+    spent = await acme.client.post("/v1/chat/completions", json=_ask("How does the nozzle make thrust?"))
+    assert _openai_error(spent, 402)["code"] == "insufficient_quota"
+    calls_after = len(await fetch_all(db, "SELECT id FROM llm_calls WHERE tenant_id = ?1", acme.id))
+    assert calls_after == calls_before  # nothing was generated
+
+
 async def test_unknown_fields_are_ignored_and_unsupported_values_refused(harness: StackHarness) -> None:
     tenant = await _rockets(harness)
     ignored = await tenant.client.post(

@@ -61,6 +61,7 @@ _TYPES: dict[int, str] = {
 }
 _CODES: dict[int, str] = {
     401: "invalid_api_key",
+    402: "insufficient_quota",
     403: "insufficient_scope",
     404: "not_found",
     405: "method_not_allowed",
@@ -71,10 +72,11 @@ _DESCRIPTIONS: dict[int, str] = {
     400: "invalid_request_error: the body failed validation (param names the field) or the request "
     "cannot be served as asked",
     401: "invalid_api_key: missing, unknown or revoked API key (with WWW-Authenticate)",
+    402: "insufficient_quota: the tenant's monthly token or cost budget is spent",
     403: "permission_error: the API key lacks the 'chat' scope",
     404: "model_not_found: the model is not one this plan may use (see GET /v1/models)",
     413: "invalid_request_error: the prompt does not fit the model's context window",
-    429: "rate_limit_exceeded: the tenant's rate limit (with Retry-After)",
+    429: "rate_limit_exceeded: the tenant's rate limit or the plan's hourly request limit (with Retry-After)",
     502: "server_error: a model or platform service failed",
     503: "server_error: the model service is unavailable or misconfigured",
 }

@@ -31,6 +31,7 @@ import logging
 import struct
 from typing import Any
 
+from edgerag.budgets import Admission
 from edgerag.contracts.dedalus import CallContext, ChatCall, ModelsReply
 from edgerag.embedding import Embedder, EmbeddingError, input_token_limit, truncate_to_tokens
 from edgerag.ids import new_id
@@ -41,6 +42,7 @@ from fastapi import APIRouter, Depends, Header
 from fastapi.responses import StreamingResponse
 from pydantic import ValidationError
 
+from gateway.budgets import require_budget
 from gateway.dedalus import DedalusClient
 from gateway.deps import CHATTER, Clock, get_clock, get_env, get_settings
 from gateway.enduser import END_USER_HEADER, END_USER_PATTERN, valid_end_user
@@ -151,13 +153,15 @@ async def list_models(
             "chunk per data line (the ChatCompletionChunk shape), then data: [DONE]",
             "content": {_SSE: {"schema": {"type": "string", "description": "data: <ChatCompletionChunk>"}}},
         },
-        **openai_errors(400, 401, 403, 404, 413, 429, 502, 503),
+        **openai_errors(400, 401, 402, 403, 404, 413, 429, 502, 503),
     },
     openapi_extra=_OPENAI,
 )
 async def create_chat_completion(
     body: ChatCompletionRequest,
     principal: Principal = Depends(CHATTER),
+    # The plan's hourly limit and monthly budget, checked before anything is retrieved or generated.
+    admission: Admission = Depends(require_budget),
     header_user: str | None = Depends(_end_user),
     env: Any = Depends(get_env),
     settings: GatewaySettings = Depends(get_settings),
