@@ -29,6 +29,7 @@ processed again instead of skipped. It stays ``ready`` and searchable throughout
 stable per (document, position), so each upsert replaces one old vector with its new one in place
 (never a moment with neither), the old D1 chunks stay until the batch that swaps in the new ones, and
 surplus vectors of a longer old version are deleted only after that. A changed embedding model with
+the same dimensions is therefore rebuilt in place; another dimension needs a new Vectorize index.
 """
 
 from __future__ import annotations
@@ -107,7 +108,7 @@ async def ingest_document(env: Any, settings: IngestSettings, message: IngestMes
         # Checked before reading the body: an over-size object must not be loaded into memory.
         raise PermanentIngestError(
             f"the file is {int(size):,} bytes, more than the limit of {settings.max_document_bytes:,} "
-            "(MAX_UPLOAD_BYTES)"
+            "(MAX_FILE_BYTES)"
         )
     data = bytes(await obj.arrayBuffer())
     if hashlib.sha256(data).hexdigest() != message.sha256:
