@@ -26,17 +26,14 @@ answers a stopped worker left behind are recovered as ``interrupted`` whenever t
 
 from __future__ import annotations
 
-import base64
 import re
 from typing import Any
 
 from edgerag.budgets import Admission
-from edgerag.problems import BadRequest
 from edgerag.settings import load_settings
 from edgerag.store.chat import ChatStore, SessionRecord
 from edgerag.store.tenants import Principal, TenantStore
-from fastapi import APIRouter, Depends, Path, Query, Request, Response
-from starlette.convertors import StringConvertor, register_url_convertor
+from fastapi import APIRouter, Depends, Query, Request, Response
 
 from gateway.budgets import require_budget
 from gateway.chat import ChatSettings, ChatTurn, GatewayTimeout, TurnInput
@@ -52,30 +49,18 @@ from gateway.chat_models import (
 from gateway.deps import CHATTER, Clock, get_clock, get_env, get_settings
 from gateway.enduser import get_end_user
 from gateway.openapi import PROBLEM_JSON, ProblemDetails, problems
+from gateway.paging import CURSOR_QUERY, decode_cursor, encode_cursor, id_path
 from gateway.settings import GatewaySettings
 from gateway.sse import EventStreamResponse, OutEvent
 
-
-class _SessionIdConvertor(StringConvertor):
-    regex = SESSION_ID
-
-
-register_url_convertor("session_id", _SessionIdConvertor())
-_SESSION_ID_PARAM = Path(
-    description="a chat session id (ses_ + 26 characters); any other path is a 404",
-    json_schema_extra={"pattern": f"^{SESSION_ID}$"},
+_SESSION_ID_PARAM = id_path(
+    "session_id", SESSION_ID, "a chat session id (ses_ + 26 characters); any other path is a 404"
 )
 
 router = APIRouter(prefix="/v1/chat/sessions", tags=["chat"])
 
-_CURSOR_TEXT = re.compile(r"[A-Za-z0-9_-]{1,200}")
 _SESSION_CURSOR = re.compile(rf"s\|(\d{{4}}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{{3}}Z)\|({SESSION_ID})")
 _MESSAGE_CURSOR = re.compile(r"m\|([1-9]\d{0,9})")
-_CURSOR_PARAM = Query(
-    None,
-    description="next_cursor of the previous page (any other value is a 400)",
-    json_schema_extra={"pattern": "^[A-Za-z0-9_-]*$"},
-)
 _504: dict[int | str, dict[str, Any]] = {
     504: {
         "description": "Gateway Timeout: the model service gave up within its deadline",
@@ -83,25 +68,6 @@ _504: dict[int | str, dict[str, Any]] = {
         "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/ProblemDetails"}}},
     }
 }
-
-
-def _encode_cursor(text: str) -> str:
-    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str, shape: re.Pattern[str]) -> re.Match[str]:
-    """The parts of a cursor this API issued (of this kind); anything else is a 400."""
-    invalid = BadRequest("the cursor is not one this API returned; start again without one")
-    if not _CURSOR_TEXT.fullmatch(cursor):
-        raise invalid
-    try:
-        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("ascii")
-    except ValueError as exc:  # binascii.Error and UnicodeDecodeError are ValueErrors
-        raise invalid from exc
-    match = shape.fullmatch(text)
-    if match is None:
-        raise invalid
-    return match
 
 
 def _store(env: Any, clock: Clock) -> ChatStore:
@@ -138,7 +104,7 @@ async def create_session(
 @router.get("", responses=problems(400, 401, 403, 422, 429))
 async def list_sessions(
     limit: int = Query(20, ge=1, le=100),
-    cursor: str | None = _CURSOR_PARAM,
+    cursor: str | None = CURSOR_QUERY,
     principal: Principal = Depends(CHATTER),
     end_user: str = Depends(get_end_user),
     env: Any = Depends(get_env),
@@ -147,12 +113,12 @@ async def list_sessions(
     """The end user's sessions, newest first, with their message counts."""
     after = None
     if cursor:
-        match = _decode_cursor(cursor, _SESSION_CURSOR)
+        match = decode_cursor(cursor, _SESSION_CURSOR)
         after = (match.group(1), match.group(2))
     page = await _store(env, clock).list_sessions(principal.tenant_id, end_user, limit=limit + 1, after=after)
     more = len(page) > limit
     page = page[:limit]
-    next_cursor = _encode_cursor(f"s|{page[-1].created_at}|{page[-1].id}") if more and page else None
+    next_cursor = encode_cursor(f"s|{page[-1].created_at}|{page[-1].id}") if more and page else None
     return SessionList(sessions=[Session.of(s) for s in page], next_cursor=next_cursor)
 
 
@@ -186,21 +152,21 @@ async def delete_session(
 async def list_messages(
     session_id: str = _SESSION_ID_PARAM,
     limit: int = Query(50, ge=1, le=200),
-    cursor: str | None = _CURSOR_PARAM,
+    cursor: str | None = CURSOR_QUERY,
     principal: Principal = Depends(CHATTER),
     end_user: str = Depends(get_end_user),
     env: Any = Depends(get_env),
     clock: Clock = Depends(get_clock),
 ) -> MessageList:
     """The session's messages, oldest first."""
-    after = int(_decode_cursor(cursor, _MESSAGE_CURSOR).group(1)) if cursor else 0
+    after = int(decode_cursor(cursor, _MESSAGE_CURSOR).group(1)) if cursor else 0
     await _session(env, clock, principal, end_user, session_id)
     page = await _store(env, clock).list_messages(
         principal.tenant_id, session_id, limit=limit + 1, after_seq=after
     )
     more = len(page) > limit
     page = page[:limit]
-    next_cursor = _encode_cursor(f"m|{page[-1].seq}") if more and page else None
+    next_cursor = encode_cursor(f"m|{page[-1].seq}") if more and page else None
     return MessageList(messages=[Message.of(m) for m in page], next_cursor=next_cursor)
 
 

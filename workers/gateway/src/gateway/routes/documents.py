@@ -22,7 +22,6 @@ ingestion got.
 
 from __future__ import annotations
 
-import base64
 import logging
 import re
 from typing import Any, Literal
@@ -31,16 +30,16 @@ from edgerag.contracts.ingest import IngestMessage
 from edgerag.ids import chunk_id
 from edgerag.intake import StoredDocument, store_and_enqueue
 from edgerag.metadata import merge_metadata
-from edgerag.problems import BadRequest, Conflict, NotFound, ServiceUnavailable
+from edgerag.problems import Conflict, NotFound, ServiceUnavailable
 from edgerag.store.d1 import now_iso
 from edgerag.store.documents import DocumentRecord, DocumentStore
 from edgerag.store.tenants import Principal
-from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
-from starlette.convertors import StringConvertor, register_url_convertor
 
 from gateway.deps import ADMIN, READER, WRITER, get_env, get_settings
 from gateway.openapi import problems
+from gateway.paging import CURSOR_QUERY, decode_cursor, encode_cursor, id_path
 from gateway.settings import GatewaySettings
 from gateway.uploads import BATCH_BODY, UPLOAD_BODY, Upload, read_batch, read_upload
 
@@ -49,14 +48,8 @@ from gateway.uploads import BATCH_BODY, UPLOAD_BODY, Upload, read_batch, read_up
 DOCUMENT_ID = "doc_[0-9a-z]{26}"
 
 
-class _DocumentIdConvertor(StringConvertor):
-    regex = DOCUMENT_ID
-
-
-register_url_convertor("document_id", _DocumentIdConvertor())
-_DOCUMENT_ID_PARAM = Path(
-    description="a document id (doc_ + 26 characters); any other path is a 404",
-    json_schema_extra={"pattern": f"^{DOCUMENT_ID}$"},
+_DOCUMENT_ID_PARAM = id_path(
+    "document_id", DOCUMENT_ID, "a document id (doc_ + 26 characters); any other path is a 404"
 )
 
 router = APIRouter(prefix="/v1/documents", tags=["documents"])
@@ -203,48 +196,27 @@ async def upload_documents(
 
 # A cursor is base64url("<created_at>|<document id>") of the last item of the previous page.
 # Matched with fullmatch: "$" would also accept a trailing newline.
-_CURSOR_TEXT = re.compile(r"[A-Za-z0-9_-]{1,200}")
 _CURSOR_SHAPE = re.compile(rf"(\d{{4}}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{{3}}Z)\|({DOCUMENT_ID})")
-
-
-def _encode_cursor(created_at: str, document_id: str) -> str:
-    return base64.urlsafe_b64encode(f"{created_at}|{document_id}".encode()).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str) -> tuple[str, str]:
-    """(created_at, id) from a cursor this API issued; anything else is a 400."""
-    invalid = BadRequest("the cursor is not one this API returned; start again without one")
-    if not _CURSOR_TEXT.fullmatch(cursor):
-        raise invalid
-    try:
-        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("ascii")
-    except ValueError as exc:  # binascii.Error and UnicodeDecodeError are ValueErrors
-        raise invalid from exc
-    shape = _CURSOR_SHAPE.fullmatch(text)
-    if shape is None:
-        raise invalid
-    return shape.group(1), shape.group(2)
 
 
 @router.get("", responses=problems(400, 401, 403, 422, 429))
 async def list_documents(
     limit: int = Query(20, ge=1, le=100),
-    cursor: str | None = Query(
-        None,
-        description="next_cursor of the previous page (any other value is a 400)",
-        json_schema_extra={"pattern": "^[A-Za-z0-9_-]*$"},
-    ),
+    cursor: str | None = CURSOR_QUERY,
     status: Status | None = Query(None, description="only documents in this state"),
     principal: Principal = Depends(READER),
     env: Any = Depends(get_env),
 ) -> DocumentList:
-    after = _decode_cursor(cursor) if cursor else None
+    after = None
+    if cursor:
+        match = decode_cursor(cursor, _CURSOR_SHAPE)
+        after = (match.group(1), match.group(2))  # (created_at, id)
     page = await DocumentStore(env.DB).list_page(
         principal.tenant_id, limit=limit + 1, after=after, status=status
     )
     more = len(page) > limit
     page = page[:limit]
-    next_cursor = _encode_cursor(page[-1].created_at, page[-1].id) if more and page else None
+    next_cursor = encode_cursor(f"{page[-1].created_at}|{page[-1].id}") if more and page else None
     return DocumentList(documents=[Document.of(d) for d in page], next_cursor=next_cursor)
 
 

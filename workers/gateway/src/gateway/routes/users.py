@@ -15,23 +15,16 @@ from typing import Any
 from edgerag.problems import NotFound
 from edgerag.store.tenants import Principal
 from edgerag.store.user_context import UserContext, UserContextRecord, UserContextStore
-from fastapi import APIRouter, Depends, Path, Response
+from fastapi import APIRouter, Depends, Response
 from pydantic import BaseModel, ConfigDict, Field
-from starlette.convertors import StringConvertor, register_url_convertor
 
 from gateway.deps import CHATTER, get_env
 from gateway.enduser import END_USER_PATTERN
 from gateway.openapi import problems
+from gateway.paging import id_path
 
-
-class _EndUserConvertor(StringConvertor):
-    regex = END_USER_PATTERN[1:-1]
-
-
-register_url_convertor("end_user", _EndUserConvertor())
-_USER_ID = Path(
-    description="the end user id (as sent in X-End-User); any other path is a 404",
-    json_schema_extra={"pattern": END_USER_PATTERN},
+_USER_ID = id_path(
+    "end_user", END_USER_PATTERN[1:-1], "the end user id (as sent in X-End-User); any other path is a 404"
 )
 
 router = APIRouter(prefix="/v1/users", tags=["users"])
