@@ -5,9 +5,9 @@ bridge, which turns the streamed body into a JavaScript stream; ``health`` and `
 methods. The runtime's ``fetch`` is handed to dedalus as its outbound HTTP port (model providers).
 """
 
-from dedalus.fetch_http import FetchHttpClient
 from dedalus.http import build_asgi
 from dedalus.service import DedalusService
+from edgerag.fetch_http import FetchHttpClient
 from workers import WorkerEntrypoint, asgi, fetch
 
 _HTTP = FetchHttpClient(fetch)

@@ -53,8 +53,12 @@ class FetchHttpResponse:
 
 
 class FetchHttpClient:
-    def __init__(self, fetch: Fetch) -> None:
+    """``follow_redirects=False`` asks fetch for ``redirect: "manual"``: 3xx responses come back to
+    the caller, which checks each hop itself (:mod:`edgerag.url_fetch`)."""
+
+    def __init__(self, fetch: Fetch, *, follow_redirects: bool = True) -> None:
         self._fetch = fetch
+        self._redirect = "follow" if follow_redirects else "manual"
 
     async def request(
         self, method: str, url: str, *, headers: Mapping[str, str], body: bytes | None = None
@@ -67,6 +71,8 @@ class FetchHttpClient:
             except UnicodeDecodeError:
                 payload = body
         kwargs: dict[str, Any] = {"method": method, "headers": dict(headers)}
+        if self._redirect == "manual":  # only when asked: provider calls keep fetch's default
+            kwargs["redirect"] = "manual"
         if payload is not None:
             kwargs["body"] = payload
         response = await self._fetch(url, **kwargs)
