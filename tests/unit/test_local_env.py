@@ -50,7 +50,9 @@ def test_workers_bound_to_one_resource_share_it(pool: ResourcePool) -> None:
     assert gateway.DB is ingest.DB
     assert gateway.FILES is ingest.FILES
     assert gateway.VECTORS is ingest.VECTORS
-    assert "INGEST_QUEUE" in gateway and "INGEST_QUEUE" not in ingest
+    # Both produce to the ingest queue (ingest's URL re-sync cron too); only what a config binds exists.
+    assert "INGEST_QUEUE" in gateway and "INGEST_QUEUE" in ingest
+    assert "DEDALUS" not in ingest
 
 
 def test_var_overrides_apply_like_dev_vars(pool: ResourcePool, tmp_path: Path) -> None:

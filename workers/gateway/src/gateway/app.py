@@ -21,6 +21,7 @@ from gateway.routes.chat import router as chat_router
 from gateway.routes.safety import router as safety_router
 from gateway.routes.uploads import router as uploads_router
 from gateway.routes.users import router as users_router
+from gateway.url_documents import router as url_documents_router
 
 __all__ = ["build_app", "get_app"]
 
@@ -58,6 +59,7 @@ def build_app() -> FastAPI:
         app.include_router(router)
     app.include_router(usage.router)
     app.include_router(uploads_router)
+    app.include_router(url_documents_router)
     app.include_router(openai_compat.router)
     app.include_router(chat_router)
     app.include_router(users_router)

@@ -12,7 +12,9 @@ Outcomes per message (delivery is at-least-once, so every path is idempotent):
   reason (the last recorded error, or that no attempt finished), ``ack``. A message whose deliveries
   keep dying with the process (out of memory, CPU limit) gets there too: the queue counts a delivery
   when it hands the batch out, not when it is settled;
-- a malformed message -> logged and acked (retrying cannot fix it).
+- a malformed message -> logged and acked (retrying cannot fix it);
+- a URL document: its page is fetched first when due (:mod:`ingest.url_source`); a re-sync that finds
+  nothing new, or fails to fetch (recorded on the source), is acked without re-ingesting.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from typing import Any
 
 from edgerag.contracts.ingest import IngestMessage
 from edgerag.convert import to_py
+from edgerag.ports import HttpClient
 from edgerag.settings import load_settings, var
 from edgerag.store.d1 import run
 from edgerag.store.documents import DocumentStore
@@ -30,6 +33,7 @@ from pydantic import ValidationError
 
 from ingest.pipeline import PermanentIngestError, discard_document_index, ingest_document
 from ingest.settings import IngestSettings
+from ingest.url_source import prepare_url_source
 
 __all__ = ["handle_batch"]
 
@@ -41,7 +45,8 @@ class _Routing:
     dead_letter_queue: str = var("DEAD_LETTER_QUEUE", str, "")
 
 
-async def handle_batch(batch: Any, env: Any) -> None:
+async def handle_batch(batch: Any, env: Any, http: HttpClient | None = None) -> None:
+    """``http``: the outbound port URL documents are fetched through (:mod:`ingest.url_source`)."""
     routing = load_settings(_Routing, env)
     from_dead_letters = bool(routing.dead_letter_queue) and batch.queue == routing.dead_letter_queue
     # Give-ups do not need the ingest settings: a bad var must not also keep documents "processing".
@@ -58,7 +63,9 @@ async def handle_batch(batch: Any, env: Any) -> None:
             message.ack()
             continue
         try:
-            await ingest_document(env, settings, job)
+            prepared = await prepare_url_source(env, settings, http, job)
+            if prepared is not None:  # None: a URL re-sync found nothing new (or recorded its error)
+                await ingest_document(env, settings, prepared)
         except PermanentIngestError as exc:
             await discard_document_index(env, job.tenant_id, job.document_id, str(exc))
             message.ack()

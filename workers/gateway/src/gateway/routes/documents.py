@@ -41,7 +41,8 @@ from gateway.deps import ADMIN, READER, WRITER, get_env, get_settings
 from gateway.openapi import problems
 from gateway.paging import CURSOR_QUERY, decode_cursor, encode_cursor, id_path
 from gateway.settings import GatewaySettings
-from gateway.uploads import BATCH_BODY, UPLOAD_BODY, Upload, read_batch, read_upload
+from gateway.uploads import BATCH_BODY, UPLOAD_BODY, Upload, base_type, read_batch, read_upload
+from gateway.url_documents import create_url_document, read_url_document
 
 # What edgerag.ids.new_id("doc") makes. Routing on it keeps "/v1/documents/batch" from also matching
 # "/{document_id}" (so a wrong method there answers 405 with Allow: POST, not GET and DELETE too).
@@ -148,12 +149,20 @@ async def upload_document(
     env: Any = Depends(get_env),
     settings: GatewaySettings = Depends(get_settings),
 ) -> UploadAccepted:
-    """Upload one document: a multipart file, or JSON text. 202: queued for ingestion; 200: a duplicate.
+    """Upload one document: a multipart file, JSON text, or JSON ``{"url": ...}`` (a web page the ingest
+    worker fetches, optionally re-synced: :mod:`gateway.url_documents`). 202: queued; 200: a duplicate.
 
     Refused before anything is stored: a file whose bytes are not text (415, naming what it is), a
     type the extractors do not know (415), text that does not decode in its declared charset, UTF-8 by
     default (422).
     """
+    if base_type(request.headers.get("content-type")) == "application/json":
+        url_document = read_url_document(await request.body())
+        if url_document is not None:  # {"url": ...}: the ingest worker fetches it (gateway.url_documents)
+            record = await create_url_document(env, principal.tenant_id, url_document)
+            return UploadAccepted(
+                document=Document.of(record), status_url=f"/v1/documents/{record.id}", duplicate=False
+            )
     upload = await read_upload(request, settings.max_upload_bytes)
     (stored,) = await _store_and_enqueue(env, principal.tenant_id, [upload], allow_duplicate)
     if stored.message is None:
