@@ -122,7 +122,12 @@ def errors_of(metadata: Any = None, builtins: Any = None) -> list[tuple[list[Any
         ({"a": {"$regex": "x"}}, None, ["body", "filters", "metadata", "a", "$regex"], "unknown operator"),
         ({"a": {"$in": []}}, None, ["body", "filters", "metadata", "a", "$in"], "non-empty list"),
         ({"a": {"$in": "x"}}, None, ["body", "filters", "metadata", "a", "$in"], "non-empty list"),
-        ({"a": {"$in": ["x", [1]]}}, None, ["body", "filters", "metadata", "a", "$in", "1"], "string, number"),
+        (
+            {"a": {"$in": ["x", [1]]}},
+            None,
+            ["body", "filters", "metadata", "a", "$in", "1"],
+            "string, number",
+        ),
         ({"a": {"$gt": True}}, None, ["body", "filters", "metadata", "a", "$gt"], "not a boolean"),
         ({"a": None}, None, ["body", "filters", "metadata", "a"], "string, number or boolean"),
         ({"a": {"b": 1}}, None, ["body", "filters", "metadata", "a", "b"], "unknown operator"),
