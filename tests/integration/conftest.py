@@ -7,6 +7,7 @@ ingestion happens.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,10 +63,14 @@ def make_stack(
     return open_stack(ROOT, state_dir=tmp_path / "state", extra_vars=extra_vars, clock=clock)
 
 
-@pytest.fixture
-async def harness(tmp_path: Path) -> AsyncIterator[StackHarness]:
+@contextlib.asynccontextmanager
+async def open_harness(
+    tmp_path: Path, extra_vars: dict[str, dict[str, Any]] | None = None
+) -> AsyncIterator[StackHarness]:
+    """A whole stack with an admin client; tests with their own worker vars (a scripted provider's
+    MODELS_CONFIG, say) open one with ``extra_vars``."""
     clock = ManualClock()
-    stack = make_stack(tmp_path, clock=clock)
+    stack = make_stack(tmp_path, extra_vars=extra_vars, clock=clock)
     # The gateway's own notion of time (Retry-After, last_used_at) follows the emulators' clock.
     get_app().dependency_overrides[get_clock] = lambda: clock
     transport = httpx.ASGITransport(app=stack.asgi("gateway"))
@@ -80,3 +85,9 @@ async def harness(tmp_path: Path) -> AsyncIterator[StackHarness]:
         await admin.aclose()
         await stack.stop()
         stack.close()
+
+
+@pytest.fixture
+async def harness(tmp_path: Path) -> AsyncIterator[StackHarness]:
+    async with open_harness(tmp_path) as opened:
+        yield opened

@@ -18,13 +18,10 @@ import httpx
 import pytest
 from edgerag.grounding import CLOSE_FENCE, OPEN_FENCE
 from edgerag.store.d1 import fetch_all
-from edgerag_local.clock import ManualClock
 from edgerag_local.fakeprovider import FakeProvider, error_reply, json_reply, openai_completion
-from gateway.app import get_app
-from gateway.deps import get_clock
 from gateway.routes.answer import CHIT_CHAT_REPLY, NOT_FOUND
 
-from .conftest import StackHarness, Tenant, make_stack
+from .conftest import StackHarness, Tenant, open_harness
 
 GUARD_S = 30
 
@@ -287,28 +284,13 @@ def _models_config(base_url: str) -> str:
 @pytest.fixture
 async def scripted(tmp_path: Path) -> AsyncIterator[tuple[StackHarness, FakeProvider]]:
     async with FakeProvider() as fake:
-        clock = ManualClock()
         dedalus = {
             "MODELS_CONFIG": _models_config(fake.openai_base_url),
             "FAKE_API_KEY": "sk-test-secret-value",
             "PROVIDER_MAX_RETRIES": "0",
         }
-        stack = make_stack(tmp_path, extra_vars={"dedalus": dedalus}, clock=clock)
-        get_app().dependency_overrides[get_clock] = lambda: clock
-        transport = httpx.ASGITransport(app=stack.asgi("gateway"))
-        token = stack.admin_token_file.read_text().strip() if stack.admin_token_file else ""
-        admin = httpx.AsyncClient(
-            transport=transport,
-            base_url="http://127.0.0.1:8787",
-            headers={"authorization": f"Bearer {token}"},
-        )
-        try:
-            yield StackHarness(stack, admin, transport, clock), fake
-        finally:
-            get_app().dependency_overrides.pop(get_clock, None)
-            await admin.aclose()
-            await stack.stop()
-            stack.close()
+        async with open_harness(tmp_path, extra_vars={"dedalus": dedalus}) as opened:
+            yield opened, fake
 
 
 async def test_an_invalid_marker_is_removed_and_counted(

@@ -25,7 +25,6 @@ from edgerag.store.chat import ChatStore
 from edgerag.store.d1 import fetch_all
 from edgerag.store.tenants import TenantStore
 from edgerag_local import sdk
-from edgerag_local.clock import ManualClock
 from edgerag_local.fakeprovider import (
     FakeProvider,
     FakeToolCall,
@@ -34,12 +33,10 @@ from edgerag_local.fakeprovider import (
     openai_completion,
     openai_stream,
 )
-from gateway.app import get_app
 from gateway.chat import ChatSettings, ChatTurn, TurnInput
-from gateway.deps import get_clock
 from gateway.settings import GatewaySettings
 
-from .conftest import StackHarness, make_stack
+from .conftest import StackHarness, open_harness
 
 GUARD_S = 20
 LOCAL_8B = "@cf/meta/llama-3.1-8b-instruct"
@@ -340,8 +337,7 @@ def _models_config(base_url: str) -> str:
 @pytest.fixture
 async def chat(tmp_path: Path) -> AsyncIterator[Chat]:
     async with FakeProvider() as fake:
-        clock = ManualClock()
-        stack = make_stack(
+        async with open_harness(
             tmp_path,
             extra_vars={
                 "dedalus": {
@@ -352,23 +348,8 @@ async def chat(tmp_path: Path) -> AsyncIterator[Chat]:
                 },
                 "gateway": {"CHAT_HEARTBEAT_S": "0.05"},
             },
-            clock=clock,
-        )
-        get_app().dependency_overrides[get_clock] = lambda: clock
-        transport = httpx.ASGITransport(app=stack.asgi("gateway"))
-        token = stack.admin_token_file.read_text().strip() if stack.admin_token_file else ""
-        admin = httpx.AsyncClient(
-            transport=transport,
-            base_url="http://127.0.0.1:8787",
-            headers={"authorization": f"Bearer {token}"},
-        )
-        try:
-            yield Chat(StackHarness(stack, admin, transport, clock), fake)
-        finally:
-            get_app().dependency_overrides.pop(get_clock, None)
-            await admin.aclose()
-            await stack.stop()
-            stack.close()
+        ) as opened:
+            yield Chat(opened, fake)
 
 
 @pytest.mark.parametrize("stream", [False, True])

@@ -20,7 +20,6 @@ import httpx
 import pytest
 from edgerag.problems import RateLimited, Unauthorized
 from edgerag.store.d1 import fetch_all
-from edgerag_local.clock import ManualClock
 from edgerag_local.fakeprovider import (
     FakeProvider,
     FakeToolCall,
@@ -28,13 +27,11 @@ from edgerag_local.fakeprovider import (
     openai_completion,
     openai_stream,
 )
-from gateway.app import get_app
-from gateway.deps import get_clock
 from gateway.openai_api.errors import openai_error_response, to_openai
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from .conftest import StackHarness, Tenant, make_stack
+from .conftest import StackHarness, Tenant, open_harness
 
 LOCAL_8B = "@cf/meta/llama-3.1-8b-instruct"  # the free plan's model in the default local config
 EMBEDDING_MODEL = "@cf/baai/bge-base-en-v1.5"
@@ -384,27 +381,14 @@ async def fake() -> AsyncIterator[FakeProvider]:
 
 @pytest.fixture
 async def scripted(tmp_path: Path, fake: FakeProvider) -> AsyncIterator[StackHarness]:
-    clock = ManualClock()
     config = {
         "MODELS_CONFIG": _models_config(fake.openai_base_url),
         "FAKE_API_KEY": "sk-test",
         "PROVIDER_MAX_RETRIES": "0",
         "PROVIDER_TIMEOUT_S": "10",
     }
-    stack = make_stack(tmp_path, extra_vars={"dedalus": config}, clock=clock)
-    get_app().dependency_overrides[get_clock] = lambda: clock
-    transport = httpx.ASGITransport(app=stack.asgi("gateway"))
-    token = stack.admin_token_file.read_text().strip() if stack.admin_token_file else ""
-    admin = httpx.AsyncClient(
-        transport=transport, base_url="http://127.0.0.1:8787", headers={"authorization": f"Bearer {token}"}
-    )
-    try:
-        yield StackHarness(stack, admin, transport, clock)
-    finally:
-        get_app().dependency_overrides.pop(get_clock, None)
-        await admin.aclose()
-        await stack.stop()
-        stack.close()
+    async with open_harness(tmp_path, extra_vars={"dedalus": config}) as opened:
+        yield opened
 
 
 WEATHER_TOOL = {

@@ -14,14 +14,11 @@ from typing import Any
 import httpx
 import pytest
 from edgerag.sse import SseParser
-from edgerag_local.clock import ManualClock
 from edgerag_local.fakeprovider import FakeProvider, json_reply, openai_completion, openai_stream
-from gateway.app import get_app
-from gateway.deps import get_clock
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from .conftest import StackHarness, make_stack
+from .conftest import StackHarness, open_harness
 from .test_never_500 import assert_not_server_error, json_values
 
 REFUNDS = (
@@ -222,8 +219,7 @@ def _models_config(base_url: str) -> str:
 @pytest.fixture
 async def scripted(tmp_path: Path) -> AsyncIterator[tuple[StackHarness, FakeProvider]]:
     async with FakeProvider() as fake:
-        clock = ManualClock()
-        stack = make_stack(
+        async with open_harness(
             tmp_path,
             extra_vars={
                 "dedalus": {
@@ -232,23 +228,8 @@ async def scripted(tmp_path: Path) -> AsyncIterator[tuple[StackHarness, FakeProv
                     "PROVIDER_MAX_RETRIES": "0",
                 }
             },
-            clock=clock,
-        )
-        get_app().dependency_overrides[get_clock] = lambda: clock
-        transport = httpx.ASGITransport(app=stack.asgi("gateway"))
-        token = stack.admin_token_file.read_text().strip() if stack.admin_token_file else ""
-        admin = httpx.AsyncClient(
-            transport=transport,
-            base_url="http://127.0.0.1:8787",
-            headers={"authorization": f"Bearer {token}"},
-        )
-        try:
-            yield StackHarness(stack, admin, transport, clock), fake
-        finally:
-            get_app().dependency_overrides.pop(get_clock, None)
-            await admin.aclose()
-            await stack.stop()
-            stack.close()
+        ) as opened:
+            yield opened, fake
 
 
 LEAK = "er_abcdefghijkl_" + "Z" * 43
