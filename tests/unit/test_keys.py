@@ -104,12 +104,13 @@ def test_peppered_hashes() -> None:
     [
         ("read", {Scope.READ}),
         ("write", {Scope.READ, Scope.WRITE}),
-        ("admin", {Scope.READ, Scope.CHAT, Scope.WRITE, Scope.ADMIN}),
+        ("admin", {Scope.READ, Scope.CHAT, Scope.EVALUATE, Scope.WRITE, Scope.ADMIN}),
         ("chat", {Scope.CHAT}),
         ("chat read", {Scope.CHAT, Scope.READ}),
+        ("evaluate", {Scope.EVALUATE, Scope.READ}),
         ("read write", {Scope.READ, Scope.WRITE}),
         ("READ, write", {Scope.READ, Scope.WRITE}),
-        ("admin read write", {Scope.READ, Scope.CHAT, Scope.WRITE, Scope.ADMIN}),
+        ("admin read write", {Scope.READ, Scope.CHAT, Scope.EVALUATE, Scope.WRITE, Scope.ADMIN}),
     ],
 )
 def test_scopes_expand_by_implication(text: str, granted: set[Scope]) -> None:
@@ -123,6 +124,6 @@ def test_bad_scopes(text: str) -> None:
 
 
 def test_format_scopes_round_trips() -> None:
-    assert format_scopes(parse_scopes("admin")) == "read chat write admin"
+    assert format_scopes(parse_scopes("admin")) == "read chat evaluate write admin"
     assert parse_scopes(format_scopes({Scope.WRITE})) == {Scope.READ, Scope.WRITE}
     assert str(Scope.WRITE) == "write" and Scope("write") is Scope.WRITE

@@ -21,9 +21,11 @@ Randomness is drawn at call time only: Python Workers snapshot module state at d
 Scopes are hierarchical: ``admin`` implies ``write`` implies ``read``; ``chat`` (hold conversations,
 ask for answers, use the OpenAI-compatible routes, read and write end users' context) stands beside
 them and is implied by ``admin`` only, so a ``chat``-only key given to a front end can talk but cannot
-upload or delete documents. :func:`parse_scopes` returns the expanded set, so "does this key allow X"
-is plain membership. To add a scope: a member here (in privilege order), its row in ``_IMPLIED``, and
-add it to the sets of the scopes that imply it.
+upload or delete documents. ``evaluate`` (run, read and delete retrieval evaluations,
+``/v1/evaluations``: many searches per request) implies ``read`` and is implied by ``admin`` only, so a
+CI job can measure retrieval quality without being able to change documents. :func:`parse_scopes`
+returns the expanded set, so "does this key allow X" is plain membership. To add a scope: a member
+here (in privilege order), its row in ``_IMPLIED``, and add it to the sets of the scopes that imply it.
 """
 
 from __future__ import annotations
@@ -74,6 +76,7 @@ class Scope(StrEnum):
     # Declaration order is the stored order (least to most privileged), see format_scopes.
     READ = "read"
     CHAT = "chat"
+    EVALUATE = "evaluate"
     WRITE = "write"
     ADMIN = "admin"
 
@@ -81,8 +84,9 @@ class Scope(StrEnum):
 _IMPLIED: dict[Scope, frozenset[Scope]] = {
     Scope.READ: frozenset({Scope.READ}),
     Scope.CHAT: frozenset({Scope.CHAT}),
+    Scope.EVALUATE: frozenset({Scope.EVALUATE, Scope.READ}),
     Scope.WRITE: frozenset({Scope.WRITE, Scope.READ}),
-    Scope.ADMIN: frozenset({Scope.ADMIN, Scope.WRITE, Scope.CHAT, Scope.READ}),
+    Scope.ADMIN: frozenset({Scope.ADMIN, Scope.WRITE, Scope.EVALUATE, Scope.CHAT, Scope.READ}),
 }
 
 
@@ -136,7 +140,7 @@ def verify(plaintext: str, stored_hash: str, *, pepper: bytes | None = None) -> 
 
 
 def parse_scopes(text: str) -> frozenset[Scope]:
-    """Scope names separated by spaces or commas, expanded by implication (``"admin"`` -> all four).
+    """Scope names separated by spaces or commas, expanded by implication (``"admin"`` -> all five).
 
     Raises :class:`InvalidScopeError` (a ``ValueError``) for an unknown name or an empty list.
     """
@@ -154,6 +158,7 @@ def parse_scopes(text: str) -> frozenset[Scope]:
 
 
 def format_scopes(scopes: Iterable[Scope]) -> str:
-    """The stored form: space-separated, least to most privileged (``"read chat write admin"``)."""
+    """The stored form: space-separated, least to most privileged (``"read chat evaluate write
+    admin"``)."""
     order = list(Scope)
     return " ".join(s.value for s in sorted(set(scopes), key=order.index))

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = ["ApiKey", "ApiKeyList", "IssuedKey", "NewKey", "NewTenant", "ScopeName", "Tenant", "TenantList"]
 
-ScopeName = Literal["read", "chat", "write", "admin"]
+ScopeName = Literal["read", "chat", "evaluate", "write", "admin"]
 Plan = Literal["free", "standard", "enterprise"]
 _DEFAULT_SCOPES: tuple[ScopeName, ...] = ("read", "write")
 
@@ -40,7 +40,8 @@ class NewKey(BaseModel):
         default_factory=lambda: list(_DEFAULT_SCOPES),
         min_length=1,
         description="admin implies write implies read, and admin implies chat (chat: conversations, "
-        "answers, OpenAI-compatible routes, user context; a chat-only key cannot upload or delete); "
+        "answers, OpenAI-compatible routes, user context; a chat-only key cannot upload or delete; "
+        "evaluate: retrieval evaluations, implies read, implied by admin); "
         "the key gets the expanded set",
     )
 
@@ -68,7 +69,9 @@ class ApiKey(BaseModel):
     tenant_id: str = Field(description="the tenant the key belongs to")
     name: str = Field(description="the label given at creation")
     prefix: str = Field(description="the public lookup part of the key (er_<prefix>_...)")
-    scopes: list[ScopeName] = Field(description="expanded scopes, e.g. ['read', 'chat', 'write', 'admin']")
+    scopes: list[ScopeName] = Field(
+        description="expanded scopes, e.g. ['admin', 'chat', 'evaluate', 'read', 'write']"
+    )
     created_at: str = Field(description="ISO-8601 UTC", json_schema_extra={"format": "date-time"})
     last_used_at: str | None = Field(
         description="last successful authentication, ISO-8601 UTC, to within a minute; null if never",
