@@ -38,6 +38,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from edgerag.counters import UsageCounters
+from edgerag.observability import count
 from edgerag.ports import D1Database, KVNamespace
 from edgerag.store.d1 import fetch_one
 
@@ -98,7 +99,9 @@ class TenantCache:
         return f"tenants/{self.tenant_id}/embeddings/{model}/{_sha256(text)}"
 
     def _count(self, kind: str, hit: bool) -> None:
-        self._counters.add(self.tenant_id, f"cache_{'hit' if hit else 'miss'}:{kind}")
+        name = f"cache_{'hit' if hit else 'miss'}:{kind}"
+        self._counters.add(self.tenant_id, name)
+        count(name)  # the request's log line and metrics (edgerag.observability)
 
     async def _get(self, key: str) -> Any:
         try:

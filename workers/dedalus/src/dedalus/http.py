@@ -9,6 +9,10 @@ Routes:
   one JSON document ``{"events": [...]}`` whose HTTP status is the terminal error's status (200 when
   the call ends with ``done``). An invalid body is a 422 problem before anything runs.
 
+Every response carries ``X-Request-Id`` (the call context's request id, else the header's) and every
+request writes one log line and one metrics point (:mod:`edgerag.observability`); the service sees
+an instrumented env (spans for D1, Vectorize and Workers AI).
+
 Why raw ASGI and not a framework: two routes, and the streaming path needs direct control of when
 bytes are sent and of cancellation. The entry hands it to ``asgi.fetch``, which bridges the response
 body into a JavaScript stream at the edge (and the local runtime's stand-in streams the same way), so
@@ -28,6 +32,8 @@ from typing import Any, Protocol
 
 from edgerag.contracts.dedalus import ChatCall
 from edgerag.llm import events
+from edgerag.observability import Observation, annotate, finish, observe, request_id_from
+from edgerag.observability.instrument import instrument_env
 from edgerag.problems import NotFound, Problem, ValidationFailed
 from edgerag.sse import encode_comment
 from pydantic import ValidationError
@@ -62,22 +68,59 @@ def build_asgi(
         if scope["type"] != "http":
             return
         method, path = scope["method"].upper(), scope["path"]
-        try:
-            if path == "/health" and method in ("GET", "HEAD"):
-                await _json(send, 200, await runner_for(scope.get("env")).health())
-            elif path == "/v1/chat" and method == "POST":
-                call = _parse_call(await _read_body(receive))
-                runner = runner_for(scope.get("env"))
-                if call.stream:
-                    await _stream(runner, call, receive, send, heartbeat_s)
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+        obs = Observation(
+            worker="dedalus",
+            kind="request",
+            request_id=request_id_from(headers),
+            method=method,
+            route=path if path in _ROUTES else "unmatched",
+        )
+        env = instrument_env(scope.get("env"))
+        send = _observed(send, obs)
+        with observe(obs):
+            try:
+                if path == "/health" and method in ("GET", "HEAD"):
+                    await _json(send, 200, await runner_for(env).health())
+                elif path == "/v1/chat" and method == "POST":
+                    call = _parse_call(await _read_body(receive))
+                    # The gateway's authenticated context is the truth about who and which request.
+                    obs.request_id, obs.tenant = call.context.request_id, call.context.tenant_id
+                    runner = runner_for(env)
+                    if call.stream:
+                        await _stream(runner, call, receive, send, heartbeat_s)
+                    else:
+                        await _collect(runner, call, send)
                 else:
-                    await _collect(runner, call, send)
-            else:
-                raise NotFound(f"dedalus serves no {method} {path}")
-        except Problem as problem:
-            await _json(send, problem.status, problem.to_dict(), "application/problem+json")
+                    raise NotFound(f"dedalus serves no {method} {path}")
+            except Problem as problem:
+                body = {**problem.to_dict(), "request_id": obs.request_id}
+                await _json(send, problem.status, body, "application/problem+json")
+            except BaseException as exc:
+                obs.status = obs.status or (500 if isinstance(exc, Exception) else 499)
+                obs.error = type(exc).__name__
+                raise
+            finally:
+                finish(obs, scope.get("env"))
 
     return app
+
+
+_ROUTES = frozenset({"/health", "/v1/chat"})
+
+
+def _observed(send: Send, obs: Observation) -> Send:
+    """``send`` that records the status and adds ``X-Request-Id`` (read when the start is sent, so
+    the id the call's context names is the one answered)."""
+
+    async def wrapped(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            obs.status = int(message["status"])
+            kept = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"x-request-id"]
+            message = {**message, "headers": [*kept, (b"x-request-id", obs.request_id.encode("latin-1"))]}
+        await send(message)
+
+    return wrapped
 
 
 async def _read_body(receive: Receive) -> bytes:
@@ -116,8 +159,14 @@ async def _json(send: Send, status: int, body: Any, media_type: str = "applicati
 
 async def _guarded(runner: ChatRunner, call: ChatCall, sink: EventSink) -> None:
     """Run the call; a bug that escapes the service still ends the stream with a typed error."""
+
+    async def noted(event: events.AnyEvent) -> None:
+        if isinstance(event, events.ErrorEvent):
+            annotate(error=event.code)  # the request's log line says how the call ended
+        await sink(event)
+
     try:
-        await runner.run(call, sink)
+        await runner.run(call, noted)
     except Exception:
         log.exception("chat call %s failed unexpectedly", call.context.request_id)
         await sink(events.ErrorEvent(code="internal", message="dedalus failed unexpectedly", status=500))

@@ -29,6 +29,8 @@ from typing import Any
 from edgerag.contracts.dedalus import CallContext, Purpose
 from edgerag.llm.events import ErrorEvent, FinishReason, TokenEvent, UsageEvent
 from edgerag.llm.types import ChatMessage, ToolCall, ToolSpec, Usage
+from edgerag.observability import annotate, count
+from edgerag.observability.spans import record_span
 from edgerag.ports import HttpClient
 from edgerag.tokens import estimate_tokens
 
@@ -290,6 +292,23 @@ class Orchestrator:
         error_code: str | None,
         started: float,
     ) -> None:
+        # One model.call span per turn and the unit's model and tokens (edgerag.observability).
+        latency_ms = (self.monotonic() - started) * 1000
+        annotate(model=route.model_id, provider=route.provider)
+        count("tokens_in", usage.prompt_tokens)
+        count("tokens_out", usage.completion_tokens)
+        record_span(
+            "model.call",
+            latency_ms,
+            "ok" if status == "ok" else "error",
+            model=route.model_id,
+            provider=route.provider,
+            purpose=purpose,
+            tokens_in=usage.prompt_tokens,
+            tokens_out=usage.completion_tokens,
+            estimated=usage.estimated,
+            error=error_code,
+        )
         if self.recorder is None:
             return
         try:
@@ -300,7 +319,7 @@ class Orchestrator:
                 status,
                 purpose=purpose,
                 error_code=error_code,
-                latency_ms=(self.monotonic() - started) * 1000,
+                latency_ms=latency_ms,
             )
         except Exception:
             # The answer must not fail because its usage row could not be written; the log keeps it.

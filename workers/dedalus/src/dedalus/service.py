@@ -27,6 +27,7 @@ from typing import Any
 from edgerag.contracts.dedalus import ChatCall, HealthReply, ModelInfo, ModelsReply, Purpose
 from edgerag.llm.events import ErrorEvent
 from edgerag.llm.types import ChatMessage
+from edgerag.observability.outbound import correlated
 from edgerag.ports import HttpClient
 from edgerag.settings import SettingsError
 
@@ -113,7 +114,7 @@ class DedalusService:
             return Orchestrator(
                 context=call.context,
                 catalog=catalog,
-                providers=ProviderFactory(self._env, self._http),
+                providers=ProviderFactory(self._env, correlated(self._http)),  # X-Request-Id to providers
                 policy=config.retry_policy(),
                 breakers=breakers,
                 recorder=UsageRecorder(self._env.DB, self._clock),

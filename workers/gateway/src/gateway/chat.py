@@ -63,6 +63,7 @@ from edgerag.grounding import (
 from edgerag.ids import new_id
 from edgerag.llm import events as ev
 from edgerag.llm.types import ChatMessage, Usage
+from edgerag.observability import current_request_id
 from edgerag.problems import (
     BadRequest,
     Conflict,
@@ -211,7 +212,7 @@ class ChatTurn:
         self._in = turn
         self._store = ChatStore(env.DB, clock=clock)
         self._monotonic = monotonic
-        self.request_id = new_id("req", clock=clock)
+        self.request_id = current_request_id() or new_id("req", clock=clock)
         self.sources: list[Source] = []
         self._messages: list[ChatMessage] = []
         self.rows: TurnRows | None = None
@@ -459,7 +460,7 @@ class ChatTurn:
                 **self._fields(progress, "".join(progress.text)),
             )
             extra["stored"] = True
-        self.problem = problem_for(error, **extra)
+        self.problem = problem_for(error, **extra, request_id=self.request_id)  # as every problem body
         return OutEvent("error", _json(self.problem.to_dict()))
 
 

@@ -20,6 +20,7 @@ from typing import Any
 
 from edgerag.contracts.dedalus import ChatCall
 from edgerag.llm import events
+from edgerag.observability import annotate, count
 from edgerag.sse import SseError, SseParser
 from edgerag.streams import iter_bytes
 
@@ -56,9 +57,11 @@ class DedalusClient:
         content_type = (response.headers.get("content-type") or "").split(";")[0].strip().lower()
         if content_type == "text/event-stream":
             async for event in self._from_stream(response, call):
+                _observe(event)
                 yield event
         else:
             for event in await self._from_json(response, call):
+                _observe(event)
                 yield event
 
     async def _from_stream(self, response: Any, call: ChatCall) -> AsyncIterator[events.AnyEvent]:
@@ -118,3 +121,13 @@ class DedalusClient:
         detail = body.get("detail") if isinstance(body, dict) else None
         log.error("dedalus answered %s for %s: %s", response.status, call.context.request_id, detail)
         return [events.ErrorEvent(code="internal", message="the model service refused the call", status=500)]
+
+
+def _observe(event: events.AnyEvent) -> None:
+    """The request's log line and metrics get the model and tokens of each model turn."""
+    if isinstance(event, events.UsageEvent):
+        annotate(model=event.model, provider=event.provider)
+        count("tokens_in", event.usage.prompt_tokens)
+        count("tokens_out", event.usage.completion_tokens)
+    elif isinstance(event, events.ErrorEvent):
+        annotate(error=event.code)

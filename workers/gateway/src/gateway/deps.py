@@ -14,6 +14,7 @@ from typing import Any
 
 from edgerag.counters import UsageCounters
 from edgerag.keys import Scope
+from edgerag.observability import annotate
 from edgerag.problems import Forbidden, RateLimited, Unauthorized
 from edgerag.settings import load_settings
 from edgerag.store.tenants import Principal, TenantStore
@@ -73,6 +74,7 @@ async def _principal(
     principal = await TenantStore(env.DB, clock=clock).authenticate(token)
     if principal is None:
         raise Unauthorized("the API key is unknown or has been revoked")
+    annotate(tenant=principal.tenant_id, key_id=principal.key_id)  # the request's log line and metrics
     return principal
 
 

@@ -5,7 +5,8 @@ problem kinds of :mod:`edgerag.problems` (``type`` = ``https://edgerag.dev/probl
 raised it. Domain problems pass through; request validation errors become ``validation`` (422, with
 the failing fields, a malformed JSON body included); framework HTTP errors (unknown route, method not
 allowed, unparsable body) become the matching kind; anything unexpected becomes ``internal`` (500,
-nothing revealed; the cause goes to the log).
+nothing revealed; the cause goes to the log). Every problem carries the request id as the extension
+member ``request_id`` and the ``X-Request-Id`` header (:mod:`gateway.observe`).
 
 Request methods: a standard method (RFC 9110's, PATCH, QUERY) that the route does not accept answers
 405 with ``Allow`` listing what it does accept; a method name HTTP does not define (``FOO``) answers 501
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import logging
 
+from edgerag.observability import current_request_id
 from edgerag.problems import (
     BadRequest,
     InternalError,
@@ -33,6 +35,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
+from gateway.observe import REQUEST_ID_SCOPE_KEY
 from gateway.openapi import PROBLEM_JSON
 
 __all__ = ["KNOWN_METHODS", "install_problem_handlers", "problem_response"]
@@ -45,11 +48,20 @@ KNOWN_METHODS = frozenset(
 )
 
 
-def problem_response(problem: Problem, instance: str | None = None) -> JSONResponse:
+def problem_response(
+    problem: Problem, instance: str | None = None, request_id: str | None = None
+) -> JSONResponse:
+    """The problem as a response; its ``request_id`` member and ``X-Request-Id`` header name the
+    request (``request_id``, else the current one of :mod:`gateway.observe`)."""
     body = problem.to_dict()
     if instance is not None:
         body.setdefault("instance", instance)
-    return JSONResponse(body, status_code=problem.status, headers=problem.headers, media_type=PROBLEM_JSON)
+    headers = dict(problem.headers)
+    request_id = request_id or current_request_id()
+    if request_id is not None:
+        body.setdefault("request_id", request_id)
+        headers["X-Request-Id"] = request_id
+    return JSONResponse(body, status_code=problem.status, headers=headers, media_type=PROBLEM_JSON)
 
 
 def _allowed_methods(request: Request) -> set[str]:
@@ -109,4 +121,5 @@ def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return problem_response(InternalError(), request.url.path)
+        # This handler runs outside the middleware, so the request id comes from the scope.
+        return problem_response(InternalError(), request.url.path, request.scope.get(REQUEST_ID_SCOPE_KEY))

@@ -78,6 +78,9 @@ class ProblemDetails(BaseModel):
     instance: str | None = Field(None, examples=["/v1/documents/doc_01"])
     errors: list[FieldError] | None = Field(None, description="422 only: one entry per failing field")
     retry_after: int | None = Field(None, description="429 only: seconds until the window resets")
+    request_id: str | None = Field(
+        None, description="the request's id, also sent as X-Request-Id: quote it when reporting a problem"
+    )
 
 
 def install_problem_schema(app: FastAPI) -> None:

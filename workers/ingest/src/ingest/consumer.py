@@ -25,6 +25,9 @@ from typing import Any
 
 from edgerag.contracts.ingest import IngestMessage
 from edgerag.convert import to_py
+from edgerag.ids import new_id
+from edgerag.observability import Observation, annotate, finish, observe, sane_request_id, span
+from edgerag.observability.instrument import instrument_env
 from edgerag.ports import HttpClient
 from edgerag.settings import load_settings, var
 from edgerag.store.d1 import run
@@ -46,37 +49,76 @@ class _Routing:
 
 
 async def handle_batch(batch: Any, env: Any, http: HttpClient | None = None) -> None:
-    """``http``: the outbound port URL documents are fetched through (:mod:`ingest.url_source`)."""
+    """``http``: the outbound port URL documents are fetched through (:mod:`ingest.url_source`).
+
+    Each message is one observed unit of work (:mod:`edgerag.observability`): one log line and one
+    metrics point with its outcome (``acked``, ``failed``, ``retried``, ``dropped``, ``gave_up``),
+    under the request id the gateway put in the message (a new one for messages without).
+    """
     routing = load_settings(_Routing, env)
     from_dead_letters = bool(routing.dead_letter_queue) and batch.queue == routing.dead_letter_queue
     # Give-ups do not need the ingest settings: a bad var must not also keep documents "processing".
     settings = None if from_dead_letters else load_settings(IngestSettings, env)
+    observed_env = instrument_env(env)
     for message in batch.messages:
-        try:
-            job = IngestMessage.from_body(to_py(message.body))
-        except (ValidationError, TypeError, ValueError) as exc:
-            log.error("dropping malformed ingest message %s: %s", message.id, exc)
-            message.ack()
-            continue
-        if settings is None:
-            await discard_document_index(env, job.tenant_id, job.document_id, await _give_up_reason(env, job))
-            message.ack()
-            continue
-        try:
+        body = to_py(message.body)
+        obs = Observation(
+            worker="ingest",
+            kind="message",
+            request_id=_request_id_of(body),
+            route=str(batch.queue),
+            method="queue",
+            fields={"attempts": getattr(message, "attempts", None)},
+        )
+        with observe(obs):
+            try:
+                obs.status = await _handle(message, body, observed_env, settings, http)
+            except BaseException as exc:
+                obs.status, obs.error = "failed", type(exc).__name__
+                raise
+            finally:
+                finish(obs, env)
+
+
+def _request_id_of(body: Any) -> str:
+    request_id = body.get("request_id") if isinstance(body, dict) else None
+    return sane_request_id(request_id if isinstance(request_id, str) else None) or new_id("req")
+
+
+async def _handle(
+    message: Any, body: Any, env: Any, settings: IngestSettings | None, http: HttpClient | None
+) -> str:
+    try:
+        job = IngestMessage.from_body(body)
+    except (ValidationError, TypeError, ValueError) as exc:
+        log.error("dropping malformed ingest message %s: %s", message.id, exc)
+        message.ack()
+        return "dropped"
+    annotate(tenant=job.tenant_id, document_id=job.document_id)
+    if settings is None:
+        await discard_document_index(env, job.tenant_id, job.document_id, await _give_up_reason(env, job))
+        message.ack()
+        return "gave_up"
+    try:
+        async with span("ingest.document", document_id=job.document_id):
             prepared = await prepare_url_source(env, settings, http, job)
             if prepared is not None:  # None: a URL re-sync found nothing new (or recorded its error)
                 await ingest_document(env, settings, prepared)
-        except PermanentIngestError as exc:
-            await discard_document_index(env, job.tenant_id, job.document_id, str(exc))
-            message.ack()
-        except Exception as exc:
-            log.warning(
-                "ingest of %s failed (attempt %s), will retry: %s", job.document_id, message.attempts, exc
-            )
-            await _note_error(env, job, f"attempt {message.attempts} failed: {exc}")
-            message.retry()
-        else:
-            message.ack()
+    except PermanentIngestError as exc:
+        await discard_document_index(env, job.tenant_id, job.document_id, str(exc))
+        message.ack()
+        annotate(error="permanent")
+        return "failed"
+    except Exception as exc:
+        log.warning(
+            "ingest of %s failed (attempt %s), will retry: %s", job.document_id, message.attempts, exc
+        )
+        annotate(error=type(exc).__name__)
+        await _note_error(env, job, f"attempt {message.attempts} failed: {exc}")
+        message.retry()
+        return "retried"
+    message.ack()
+    return "acked"
 
 
 async def _give_up_reason(env: Any, job: IngestMessage) -> str:

@@ -12,6 +12,10 @@ The message is a pointer, not the payload: the file stays in R2 (queue messages 
 and ``sha256`` lets the consumer check it read the bytes the upload stored. It must stay small and
 must never carry secrets: queue messages are visible in the dashboard and in dead-letter queues.
 
+``request_id`` (optional) is the id of the request that queued the message, so the consumer's log
+lines carry the same id as the upload's (:mod:`edgerag.observability`); a message built outside a
+request has none and the consumer mints one.
+
 Versioning: ``v`` is ``1``. A change a v1 consumer could not read means a new model with ``v: 2``
 and a consumer that accepts both until every v1 message has drained; adding fields to v1 would be
 rejected by consumers still running (``extra="forbid"``), so deploy consumers before producers.
@@ -23,6 +27,8 @@ from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from edgerag.observability.context import current_request_id
 
 __all__ = ["IngestMessage", "InvalidIngestMessageError"]
 
@@ -45,6 +51,12 @@ class IngestMessage(BaseModel):
     content_type: str = Field(min_length=3, max_length=127, pattern=_MEDIA_TYPE)
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
     enqueued_at: str = Field(description="ISO-8601 with a UTC offset, e.g. 2026-01-02T03:04:05.678Z")
+    request_id: str | None = Field(
+        default_factory=current_request_id,
+        max_length=64,
+        pattern=_ID,
+        description="the request that queued it (the current one when built): the consumer logs under it",
+    )
 
     @field_validator("r2_key")
     @classmethod
@@ -65,8 +77,8 @@ class IngestMessage(BaseModel):
         return value
 
     def to_body(self) -> dict[str, Any]:
-        """The JSON-able dict that crosses the queue."""
-        return self.model_dump(mode="json")
+        """The JSON-able dict that crosses the queue (``request_id`` only when there is one)."""
+        return self.model_dump(mode="json", exclude_none=True)
 
     @classmethod
     def from_body(cls, body: Any) -> IngestMessage:

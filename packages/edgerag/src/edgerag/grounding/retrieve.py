@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from edgerag.grounding.sources import Source, is_relevant
+from edgerag.observability import span
 from edgerag.ports import D1Database
 from edgerag.retrieval.hybrid import QueryEmbedder, SearchRequest, SearchResult, hybrid_search
 from edgerag.store.documents import DocumentStore
@@ -55,5 +56,8 @@ async def retrieve_sources(
     rrf_k: int,
 ) -> list[Source]:
     """Hybrid search for ``request``, as the sources a model may answer from ([] = nothing relevant)."""
-    result = await hybrid_search(db, vectors, request, embedder, dict(weights), rrf_k)
-    return await sources_from_hits(db, request.tenant_id, result)
+    async with span("search", mode=request.mode, top_k=request.top_k) as step:  # edgerag.observability
+        result = await hybrid_search(db, vectors, request, embedder, dict(weights), rrf_k)
+        sources = await sources_from_hits(db, request.tenant_id, result)
+        step["sources"] = len(sources)
+    return sources

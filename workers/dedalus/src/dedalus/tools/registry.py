@@ -42,6 +42,7 @@ from typing import Any, Final, Literal
 
 from edgerag.llm.events import ErrorEvent
 from edgerag.llm.types import ToolCall, ToolSpec
+from edgerag.observability.spans import record_span
 from edgerag.problems import Problem
 from edgerag.store.d1 import fetch_all, now_iso, run
 from jsonschema import Draft202012Validator  # type: ignore[import-untyped]
@@ -235,6 +236,8 @@ class ToolRegistry:
         outcome = await self._run(call, ctx, offered, timeout_s)
         latency_ms = max(0.0, (self._timer() - began) * 1000)
         result = ToolOutcome(outcome[0] == "ok", outcome[1], round(latency_ms, 3), outcome[0])
+        outcome_kind = "ok" if result.ok else "error"
+        record_span("tool.call", latency_ms, outcome_kind, tool=call.name[:128], result=outcome[0])
         await self._audit(call, ctx, result)
         return result
 

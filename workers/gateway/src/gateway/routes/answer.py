@@ -59,6 +59,7 @@ from edgerag.grounding import (
 from edgerag.ids import new_id
 from edgerag.llm import events
 from edgerag.llm.types import Usage
+from edgerag.observability import current_request_id
 from edgerag.retrieval.hybrid import SearchRequest
 from edgerag.store.tenants import Principal
 from edgerag.store.user_context import UserContextStore
@@ -234,7 +235,7 @@ async def answer(
     clock: Clock = Depends(get_clock),
     counters: UsageCounters = Depends(get_counters),
 ) -> AnswerResponse:
-    request_id = new_id("req", clock=clock)
+    request_id = current_request_id() or new_id("req", clock=clock)
     guard = await guard_input(env, principal, end_user=end_user, request_id=request_id, text=body.question)
     intent = detect_intent(body.question)
     document_ids = body.filters.document_ids if body.filters else None

@@ -36,6 +36,7 @@ from edgerag.contracts.dedalus import CallContext, ChatCall, ModelsReply
 from edgerag.embedding import Embedder, EmbeddingError, input_token_limit, truncate_to_tokens
 from edgerag.ids import new_id
 from edgerag.llm import events
+from edgerag.observability import current_request_id
 from edgerag.store.tenants import Principal, TenantStore
 from edgerag.tokens import estimate_tokens
 from fastapi import APIRouter, Depends, Header
@@ -180,7 +181,7 @@ async def create_chat_completion(
         )
     client_tools = [tool.spec() for tool in body.tools or ()] if body.tool_choice != "none" else []
     messages = to_chat_messages(body.messages)
-    request_id = new_id("req", clock=clock)
+    request_id = current_request_id() or new_id("req", clock=clock)
     # Safety (gateway.safety): the last user message is checked, the sources screened, the answer filtered.
     last_user = next((m.content or "" for m in reversed(messages) if m.role == "user"), "")
     guard = await guard_input(env, principal, end_user=end_user, request_id=request_id, text=last_user)
