@@ -28,9 +28,11 @@ def chunk_bytes(chunk: Any) -> bytes:
 async def iter_bytes(body: Any) -> AsyncGenerator[bytes, None]:
     """Yield the body's bytes as they arrive (a whole ``bytes``/``str`` body as one chunk).
 
-    Closing this iterator before the end cancels the body (``aclose()`` of an async iterator,
-    ``cancel()`` of a JS stream), so the producer learns at once that nobody is reading — that is how
-    a caller that goes away stops generation upstream.
+    Closing this iterator before the end cancels the body (``aclose()`` of a Python async iterator,
+    ``return()`` of a JS stream's async iterator, which releases its reader and cancels the stream), so
+    the producer learns at once that nobody is reading — that is how a caller that goes away stops
+    generation upstream. A JS stream cannot be cancelled with its own ``cancel()`` while the iterator
+    holds its reader (it rejects: the stream is locked), so that is only the last resort.
     """
     if body is None:
         return
@@ -53,7 +55,7 @@ async def iter_bytes(body: Any) -> AsyncGenerator[bytes, None]:
 
 
 async def _cancel(iterator: Any, body: Any) -> None:
-    for target, name in ((iterator, "aclose"), (body, "cancel")):
+    for target, name in ((iterator, "aclose"), (iterator, "return"), (body, "cancel")):
         stop = getattr(target, name, None)
         if callable(stop):
             result = stop()
