@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 from edgerag.ids import chunk_id
-from edgerag_local.clock import ManualClock
+from edgerag_local.core.clock import ManualClock
 
 from .conftest import StackHarness, Tenant, make_stack
 
@@ -67,15 +67,36 @@ async def _stack_with(tmp_path: Path, ingest_vars: dict[str, str]) -> AsyncItera
 
 
 @pytest.fixture
+async def narrow(tmp_path: Path) -> AsyncIterator[StackHarness]:
+    """A stack whose text budget is below the poison (the default, 40 MB of text, admits it)."""
+    async with _stack_with(tmp_path, {"MAX_DOCUMENT_CHARS": "4000000"}) as harness:
+        yield harness
+
+
+CHUNK_CAP = 20
+
+
+@pytest.fixture
 async def roomy(tmp_path: Path) -> AsyncIterator[StackHarness]:
     """A stack whose text budget admits the poison, so the chunk budget is what stops it."""
-    async with _stack_with(tmp_path, {"MAX_DOCUMENT_CHARS": "10000000"}) as harness:
+    async with _stack_with(
+        tmp_path, {"MAX_DOCUMENT_CHARS": "10000000", "MAX_DOCUMENT_CHUNKS": str(CHUNK_CAP)}
+    ) as harness:
+        yield harness
+
+
+@pytest.fixture
+async def roomy_sliced(tmp_path: Path) -> AsyncIterator[StackHarness]:
+    """The same, ingesting 8 chunks per slice: the budget is reached in the third slice."""
+    ingest_vars = {"MAX_DOCUMENT_CHARS": "10000000", "MAX_DOCUMENT_CHUNKS": str(CHUNK_CAP)}
+    async with _stack_with(tmp_path, {**ingest_vars, "INGEST_SLICE_CHUNKS": "8"}) as harness:
         yield harness
 
 
 async def test_the_9mb_poison_fails_on_the_text_budget_and_the_stack_keeps_serving(
-    harness: StackHarness,
+    narrow: StackHarness,
 ) -> None:
+    harness = narrow
     acme = await harness.tenant("acme")
     document_id = await _upload(acme, POISON)
     assert await harness.ingest() == 1  # one delivery, settled: no retry, no redelivery
@@ -95,9 +116,25 @@ async def test_the_poison_past_the_text_budget_is_chunked_and_fails_on_the_chunk
     assert await roomy.ingest() == 1
     doc = await _document(acme, document_id)
     assert doc["status"] == "failed", doc
-    assert "more than 2,000 chunks (MAX_DOCUMENT_CHUNKS)" in doc["error"], doc
-    assert f"cover only {2000 * WORD_PIECE_CHARS:,} of its 9,000,000 characters" in doc["error"], doc
+    assert f"more than {CHUNK_CAP:,} chunks (MAX_DOCUMENT_CHUNKS)" in doc["error"], doc
+    assert f"cover only {CHUNK_CAP * WORD_PIECE_CHARS:,} of its 9,000,000 characters" in doc["error"], doc
     await _no_index(roomy, acme, document_id)
+
+
+async def test_a_chunk_budget_reached_in_a_later_slice_discards_the_earlier_slices(
+    roomy_sliced: StackHarness,
+) -> None:
+    harness = roomy_sliced
+    acme = await harness.tenant("acme")
+    document_id = await _upload(acme, POISON[:300_000])  # a smaller poison: each slice counts it
+    assert await harness.ingest() == 3  # two committed slices, then the one that meets the budget
+    doc = await _document(acme, document_id)
+    assert doc["status"] == "failed", doc
+    assert f"cover only {CHUNK_CAP * WORD_PIECE_CHARS:,} of its 300,000 characters" in doc["error"], doc
+    await _no_index(harness, acme, document_id)
+    env = harness.stack.workers["ingest"].env
+    staged = await env.DB.prepare("SELECT COUNT(*) AS n FROM staged_chunks").first("n")
+    assert staged == 0
 
 
 async def test_an_over_long_word_within_the_budget_is_split_and_ingested(harness: StackHarness) -> None:

@@ -121,10 +121,20 @@ def chunk_text(
 
 
 def iter_chunks(
-    text: str, settings: ChunkingSettings | None = None, count: TokenCounter = estimate_tokens
+    text: str,
+    settings: ChunkingSettings | None = None,
+    count: TokenCounter = estimate_tokens,
+    *,
+    start: int = 0,
 ) -> Iterator[Chunk]:
-    """The chunks of :func:`chunk_text`, made lazily: stopping early skips the rest of the work."""
-    return _Chunker(text, settings or ChunkingSettings(), count).run()
+    """The chunks of :func:`chunk_text`, made lazily: stopping early skips the rest of the work.
+
+    ``start``: chunk ``text[start:]`` only, with offsets still in ``text`` (no copy of the rest is
+    made). A sliced ingestion resumes at the ``char_start`` of the first chunk it did not keep.
+    """
+    if not 0 <= start <= len(text):
+        raise ValueError(f"start {start} is outside the text (0..{len(text)})")
+    return _Chunker(text, settings or ChunkingSettings(), count, start).run()
 
 
 class _Unit(NamedTuple):
@@ -141,8 +151,9 @@ def _cost(unit: _Unit) -> int:
 
 
 class _Chunker:
-    def __init__(self, text: str, settings: ChunkingSettings, count: TokenCounter) -> None:
+    def __init__(self, text: str, settings: ChunkingSettings, count: TokenCounter, start: int = 0) -> None:
         self.text = text
+        self.start = start
         self.settings = settings
         self.count = count
         # What every count includes whatever the text (e.g. special tokens): subtracted when counts
@@ -212,10 +223,10 @@ class _Chunker:
     def _make_units(self) -> Iterator[_Unit]:
         text, max_tokens, overhead = self.text, self.settings.max_tokens, self.overhead
         count, sentence_starts = self._count_piece, self._sentence_starts
-        position = 0
+        position = self.start
         # The paragraph loop and the common case (a one-sentence paragraph that fits) are inline:
         # with many tiny paragraphs the per-unit overhead is what costs time.
-        for match in chain(_PARAGRAPH_BREAK.finditer(text), (None,)):
+        for match in chain(_PARAGRAPH_BREAK.finditer(text, position), (None,)):
             if match is None:
                 trimmed = self._trim(position, len(text))
             else:

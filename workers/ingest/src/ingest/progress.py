@@ -1,10 +1,12 @@
 """A document's ingestion stage, progress and timings, written to its D1 row as the pipeline runs.
 
 Stages (migrations/0011): queued -> extracting -> chunking -> embedding -> indexing -> ready | failed.
-``progress`` counts the current stage's units (chunks embedded, vectors written) of its total, so a
+``progress`` counts chunks: ``base`` (the chunks earlier slices of a sliced run committed) plus the
+current stage's units (chunks embedded, vectors written) of ``base`` + this slice's total, so a
 client polling ``GET /v1/documents/{id}`` sees how far a large document got; ``timings`` holds the
-milliseconds of every stage finished in this run. ``ready`` and ``failed`` are written by the store in
-the same batch as the chunks swap or the cleanup, never here.
+milliseconds of every stage, summed over the run's slices (``timings`` passed in: the earlier
+slices'). ``ready`` and ``failed`` are written by the store in the same batch as the chunks swap or
+the cleanup, never here.
 
 Writes are one small UPDATE per stage change or per reported step (one per embedding or upsert batch),
 so reporting costs a few D1 calls per document. To add a stage: add it to the CHECK in a migration, to
@@ -28,6 +30,9 @@ class Progress:
         tenant_id: str,
         document_id: str,
         clock: Callable[[], float] = time.perf_counter,
+        *,
+        base: int = 0,
+        timings: dict[str, float] | None = None,
     ) -> None:
         self._store = store
         self._tenant_id = tenant_id
@@ -36,13 +41,18 @@ class Progress:
         self._stage: Stage | None = None
         self._began = 0.0
         self._run_began = clock()
-        self.timings: dict[str, float] = {}
-        self.done = 0
-        self.total = 0
+        self._base = base
+        self.timings: dict[str, float] = dict(timings or {})
+        self.done = base
+        self.total = base
+
+    def _add(self, name: str, seconds: float) -> None:
+        self.timings[name] = round(self.timings.get(name, 0.0) + seconds * 1000, 2)
 
     def _close_stage(self) -> None:
         if self._stage is not None:
-            self.timings[f"{self._stage}_ms"] = round((self._clock() - self._began) * 1000, 2)
+            self._add(f"{self._stage}_ms", self._clock() - self._began)
+            self._stage = None
 
     async def _write(self) -> None:
         assert self._stage is not None
@@ -53,15 +63,16 @@ class Progress:
     async def stage(self, name: Stage, total: int = 0) -> None:
         """Finish the current stage (recording its time) and start ``name`` with ``total`` units."""
         self._close_stage()
-        self._stage, self._began, self.done, self.total = name, self._clock(), 0, total
+        self._stage, self._began = name, self._clock()
+        self.done, self.total = self._base, self._base + total
         await self._write()
 
     async def advance(self, units: int) -> None:
-        self.done = min(self.total, self.done + units) if self.total else self.done + units
+        self.done = min(self.total, self.done + units)
         await self._write()
 
-    async def finish(self) -> None:
-        """Record the last stage's time and the run's total; the store's swap then marks ``ready``."""
+    def finish(self) -> None:
+        """Record the last stage's time and add this slice's run time to ``total_ms``; the caller
+        writes them (with the cursor, or in the batch that marks the document ``ready``)."""
         self._close_stage()
-        self.timings["total_ms"] = round((self._clock() - self._run_began) * 1000, 2)
-        await self._write()
+        self._add("total_ms", self._clock() - self._run_began)

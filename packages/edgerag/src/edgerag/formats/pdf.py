@@ -1,7 +1,8 @@
 """PDF -> one section per page (pypdf: pure Python, installable in Pyodide).
 
 Pages are extracted lazily, one at a time, as the consumer iterates the sections: a 50 MB PDF is held
-once (the bytes), and only the page being chunked exists as text. Pages without text are skipped.
+once (the bytes), and only the page being chunked exists as text. Pages without text are skipped. A
+sliced ingestion resumes at a page (:meth:`_Pages.resume`) without extracting the pages before it.
 
 Failures a user can act on, each an :class:`~edgerag.extract.ExtractionError` with this reason:
 
@@ -32,23 +33,31 @@ _BLANK_LINES = re.compile(r"\n{3,}")
 
 
 class _Pages:
-    """Re-iterable lazy sections: each iteration walks the pages again (the pipeline iterates once)."""
+    """Re-iterable lazy sections: each iteration walks the pages again; :meth:`resume` starts at a page
+    (positions are ``(page index,)``, see :mod:`edgerag.formats.resume`)."""
 
     def __init__(self, reader: Any) -> None:
         self._reader = reader
 
     def __iter__(self) -> Iterator[Section]:
+        return (section for _, section in self.resume(None))
+
+    def resume(self, position: tuple[int, ...] | None) -> Iterator[tuple[tuple[int, ...], Section]]:
+        first = position[0] if position else 0
         found = False
-        for number, page in enumerate(self._reader.pages, start=1):
+        pages = self._reader.pages
+        for index in range(first, len(pages)):  # pages[i] parses that page only
+            number = index + 1
             try:
-                text = page.extract_text() or ""
+                text = pages[index].extract_text() or ""
             except Exception as exc:  # pypdf raises many types on a bad content stream
                 raise ExtractionError(f"the PDF is damaged: page {number} cannot be read ({exc})") from exc
             text = _clean(text)
             if text:
                 found = True
-                yield Section(text, page=number)
-        if not found:
+                yield (index,), Section(text, page=number)
+        # A resumed run started at a page that had text, so only a run from the start can find none.
+        if not found and first == 0:
             raise ExtractionError("no extractable text: scanned PDFs need OCR")
 
 

@@ -13,7 +13,12 @@ all at once. XLSX is read with stdlib ``zipfile`` + ``xml.etree`` through the zi
 values are the stored ones (shared strings, inline strings, numbers and booleans as written; dates are
 spreadsheet serial numbers because styles are not read).
 
-To add a table format: produce ``(row number, cells)`` pairs and hand them to :func:`_sections`.
+Slices (:mod:`edgerag.formats.resume`): every row carries the position a resumed run restarts
+from, so the ingest worker's next slice jumps to the row batch it stopped at (a CSV by character
+offset; an XLSX sheet re-parsed up to the row without rendering the rows before it).
+
+To add a table format: produce ``(name, row number, cells, position)`` tuples from a start position
+and hand them to :func:`_sections`.
 """
 
 from __future__ import annotations
@@ -64,33 +69,52 @@ def _header(cells: list[str]) -> list[str]:
     return names
 
 
-Rows = Iterator[tuple[str, int, list[str]]]  # (table or sheet name, row number, cells)
+# (table or sheet name, row number, cells, where the row starts: the format's resume position)
+Rows = Iterator[tuple[str, int, list[str], tuple[int, ...]]]
+Position = tuple[int, ...]
+RowSource = Callable[[Position | None], Rows]
 
 
 class _Table:
-    """Re-iterable lazy sections: each iteration reads the rows again from ``rows()``."""
+    """Re-iterable lazy sections: each iteration reads the rows again from ``rows(start)``.
 
-    def __init__(self, rows: Callable[[], Rows], limits: FormatLimits) -> None:
+    A section's position (:mod:`edgerag.formats.resume`) is its first row's position plus the number
+    of data rows before it, so that a resumed run counts ``MAX_TABLE_ROWS`` over the whole table.
+    """
+
+    def __init__(self, rows: RowSource, limits: FormatLimits) -> None:
         self._rows = rows
         self._limits = limits
 
     def __iter__(self) -> Iterator[Section]:
-        return _sections(self._rows(), self._limits)
+        return (section for _, section in self.resume(None))
+
+    def resume(self, position: Position | None) -> Iterator[tuple[Position, Section]]:
+        if position is None:
+            return _sections(self._rows(None), self._limits, 0)
+        return _sections(self._rows(position[:-1]), self._limits, position[-1], resumed=True)
 
 
-def _sections(rows: Rows, limits: FormatLimits) -> Iterator[Section]:
+def _sections(
+    rows: Rows, limits: FormatLimits, rows_before: int, resumed: bool = False
+) -> Iterator[tuple[Position, Section]]:
     header: list[str] | None = None
     sheet: str | None = None
     lines: list[str] = []
     offsets: list[int] = []
     first_row = 0
+    first_position: Position = ()
+    first_count = rows_before
     length = 0
-    data_rows = 0
+    data_rows = rows_before
 
-    def section() -> Section:
-        return Section("\n".join(lines), section=sheet, row_start=first_row, row_offsets=tuple(offsets))
+    def section() -> tuple[Position, Section]:
+        text = "\n".join(lines)
+        return (*first_position, first_count), Section(
+            text, section=sheet, row_start=first_row, row_offsets=tuple(offsets)
+        )
 
-    for name, number, cells in rows:
+    for name, number, cells, position in rows:
         if name != sheet:
             if lines:
                 yield section()
@@ -105,46 +129,77 @@ def _sections(rows: Rows, limits: FormatLimits) -> Iterator[Section]:
         data_rows += 1
         if data_rows > limits.max_table_rows:
             raise ExtractionError(f"the table has more than {limits.max_table_rows:,} rows (MAX_TABLE_ROWS)")
-        if not lines:
-            first_row = number
-        elif number != first_row + len(lines) or len(lines) >= limits.row_batch:
+        if lines and (number != first_row + len(lines) or len(lines) >= limits.row_batch):
             # A gap (blank rows) breaks the row numbering of a section: start a new one.
             yield section()
-            lines, offsets, length, first_row = [], [], 0, number
+            lines, offsets, length = [], [], 0
+        if not lines:
+            first_row, first_position, first_count = number, position, data_rows - 1
         offsets.append(length)
         lines.append(line)
         length += len(line) + 1
     if lines:
         yield section()
-    if data_rows == 0:
+    if data_rows == 0 and not resumed:
         raise ExtractionError("the table has no rows with values (only a header, or nothing)")
 
 
 # -- CSV / TSV -------------------------------------------------------------------------------------
 
 
-def _lines(text: str) -> Iterator[str]:
-    """The lines of ``text`` with their endings (what ``csv.reader`` wants), without splitting it all."""
-    position = 0
-    while position < len(text):
+class _Lines:
+    """The lines of ``text`` from ``position`` with their endings (what ``csv.reader`` wants), without
+    splitting it all; ``position`` is where the next line starts, so a record's start is known."""
+
+    def __init__(self, text: str, position: int = 0) -> None:
+        self.text = text
+        self.position = position
+
+    def __iter__(self) -> Iterator[str]:
+        return self
+
+    def __next__(self) -> str:
+        text, position = self.text, self.position
+        if position >= len(text):
+            raise StopIteration
         end = text.find("\n", position)
         end = len(text) if end < 0 else end + 1
-        yield text[position:end]
-        position = end
+        self.position = end
+        return text[position:end]
 
 
-def _csv_rows(text: str, delimiter: str | None) -> Rows:
+def _csv_rows(text: str, delimiter: str | None, start: Position | None) -> Rows:
+    """Records with their positions ``(character offset, record number)``; from ``start``, the header
+    record is read first (``_sections`` needs it) and then the reader jumps to the record there."""
     if delimiter is None:
         try:
             delimiter = csv.Sniffer().sniff(text[:_SNIFF_CHARS], delimiters=",;\t|").delimiter
         except csv.Error:
             delimiter = ","
-    reader = csv.reader(_lines(text), delimiter=delimiter)
+    lines = _Lines(text)
+    reader = csv.reader(lines, delimiter=delimiter)
+    number = 0
     try:
-        for number, row in enumerate(reader, start=1):
-            yield "table", number, row
+        record_start = 0
+        for row in reader:
+            number += 1
+            yield "table", number, row, (record_start, number)
+            record_start = lines.position  # csv.reader reads no further than the record's end
+            if start is not None and any(cell.strip() for cell in row):
+                break  # the header: now jump to where the run stopped
+        else:
+            return
+        if start is not None:
+            # csv.reader keeps no state between records, so a new one can start at a record.
+            lines.position, number = start[0], start[1] - 1
+            reader = csv.reader(lines, delimiter=delimiter)
+        record_start = lines.position
+        for row in reader:
+            number += 1
+            yield "table", number, row, (record_start, number)
+            record_start = lines.position
     except csv.Error as exc:
-        raise ExtractionError(f"the CSV cannot be parsed at line {reader.line_num}: {exc}") from exc
+        raise ExtractionError(f"the CSV cannot be parsed at record {number + 1}: {exc}") from exc
 
 
 def extract_csv(
@@ -154,7 +209,7 @@ def extract_csv(
     text = decode_text(data, charset)
     if not text.strip():
         raise ExtractionError("the CSV file is empty")
-    return ExtractedDocument(sections=_Table(lambda: _csv_rows(text, delimiter), limits))
+    return ExtractedDocument(sections=_Table(lambda start: _csv_rows(text, delimiter, start), limits))
 
 
 def extract_tsv(data: bytes, charset: str | None, *, limits: FormatLimits) -> ExtractedDocument:
@@ -171,7 +226,9 @@ def extract_xlsx(data: bytes, charset: str | None, *, limits: FormatLimits) -> E
     if not sheets:
         raise ExtractionError("the XLSX file is damaged: its workbook lists no sheets")
     strings = _shared_strings(archive)
-    return ExtractedDocument(sections=_Table(lambda: _xlsx_rows(archive, sheets, strings), limits))
+    return ExtractedDocument(
+        sections=_Table(lambda start: _xlsx_rows(archive, sheets, strings, start), limits)
+    )
 
 
 def _parse(archive: GuardedZip, name: str) -> ET.Element:
@@ -223,13 +280,24 @@ def _column(ref: str | None, fallback: int) -> int:
     return index - 1
 
 
-def _xlsx_rows(archive: GuardedZip, sheets: list[tuple[str, str]], strings: list[str]) -> Rows:
-    for sheet_name, part in sheets:
+def _xlsx_rows(
+    archive: GuardedZip, sheets: list[tuple[str, str]], strings: list[str], start: Position | None
+) -> Rows:
+    """Rows with their positions ``(sheet index, row element index, row number)``; from ``start``,
+    earlier sheets are skipped and the sheet's rows before it are parsed but not rendered (its header
+    row still is: ``_sections`` needs it)."""
+    first_sheet, skip_to = (start[0], start[1]) if start is not None else (0, 0)
+    for sheet_index, (sheet_name, part) in enumerate(sheets):
+        if sheet_index < first_sheet:
+            continue
         if part not in archive.names:
             raise ExtractionError(f"the XLSX file is damaged: sheet {sheet_name!r} is missing")
+        skip = skip_to if sheet_index == first_sheet else 0
         with archive.open(part) as stream:
             try:
                 number = 0
+                index = -1
+                header_seen = False
                 parent: ET.Element | None = None
                 for event, element in ET.iterparse(stream, events=("start", "end")):
                     if event == "start":
@@ -238,8 +306,13 @@ def _xlsx_rows(archive: GuardedZip, sheets: list[tuple[str, str]], strings: list
                         continue
                     if element.tag != f"{_MAIN}row":
                         continue
+                    index += 1
                     reported = element.get("r")
                     number = int(reported) if reported and reported.isdigit() else number + 1
+                    if header_seen and index < skip:
+                        if parent is not None:
+                            parent.clear()
+                        continue
                     cells: list[str] = []
                     for position, cell in enumerate(element.iter(f"{_MAIN}c")):
                         column = _column(cell.get("r"), position)
@@ -249,7 +322,8 @@ def _xlsx_rows(archive: GuardedZip, sheets: list[tuple[str, str]], strings: list
                         cells[column] = _cell_value(cell, strings)
                     if parent is not None:
                         parent.clear()  # drop the rows read so far: memory stays one row deep
-                    yield sheet_name, number, cells
+                    header_seen = header_seen or any(cell.strip() for cell in cells)
+                    yield sheet_name, number, cells, (sheet_index, index, number)
             except ET.ParseError as exc:
                 raise ExtractionError(
                     f"the XLSX file is damaged: sheet {sheet_name!r} is not XML ({exc})"

@@ -49,6 +49,8 @@ class DocumentRecord:
     progress_total: int = 0
     timings: dict[str, float] | None = None
     reindex_requested_at: str | None = None
+    # migrations/0013: the progress marker of the ingestion run in flight (JSON; ingest/cursor.py)
+    ingest_cursor: str | None = None
 
     def to_public(self) -> dict[str, Any]:
         """The API representation (no storage keys)."""
@@ -125,6 +127,7 @@ def _document(row: dict[str, Any]) -> DocumentRecord:
         progress_total=row["progress_total"],
         timings=json.loads(row["timings"] or "{}"),
         reindex_requested_at=row["reindex_requested_at"],
+        ingest_cursor=row.get("ingest_cursor"),
     )
 
 
@@ -317,7 +320,8 @@ class DocumentStore:
         return 0 if row is None else int(row["attempts"])
 
     async def mark_failed(self, tenant_id: str, document_id: str, reason: str) -> None:
-        """Mark failed and drop any chunks (one atomic batch): a failed document has no partial index.
+        """Mark failed and drop any chunks, staged ones included (one atomic batch): a failed document
+        has no partial index, and no run in flight (its cursor is cleared).
 
         It also gives up its claim on its content hash, so the same file may be uploaded again.
         """
@@ -331,8 +335,15 @@ class DocumentStore:
                 ),
                 statement(
                     self._db,
+                    "DELETE FROM staged_chunks WHERE document_id = ?1 AND tenant_id = ?2",
+                    document_id,
+                    tenant_id,
+                ),
+                statement(
+                    self._db,
                     "UPDATE documents SET status = 'failed', error = ?3, chunk_count = 0, updated_at = ?4,"
-                    " dedup_sha256 = NULL, stage = 'failed', reindex_requested_at = NULL"
+                    " dedup_sha256 = NULL, stage = 'failed', reindex_requested_at = NULL,"
+                    " ingest_cursor = NULL"
                     " WHERE id = ?1 AND tenant_id = ?2",
                     document_id,
                     tenant_id,
