@@ -293,7 +293,9 @@ async def _chunks(body: Any, provider: WorkersAIProvider) -> AsyncGenerator[byte
                 except TypeError as exc:
                     raise provider._bad(f"unreadable stream chunk {type(chunk).__name__}") from exc
     finally:
-        close = getattr(source, "aclose", None)
+        # A Python async iterator has aclose(); a JS stream's iterator has return(), which releases the
+        # reader and cancels the stream, so Workers AI stops generating for a reader that went away.
+        close = getattr(source, "aclose", None) or getattr(source, "return", None)
         if callable(close):
             await close()
 
