@@ -213,6 +213,17 @@ async def _stream(
             ],
         }
     )
+    async def emit(body: bytes, more: bool = True) -> bool:
+        """Send a body chunk; False when the reader is gone. At the edge a reader that hangs up cancels
+        the response stream and the next write fails (the ASGI bridge raises) instead of delivering an
+        ``http.disconnect``: that is the same hang-up, not an error of this call."""
+        try:
+            await send({"type": "http.response.body", "body": body, "more_body": more})
+        except Exception as exc:
+            log.info("chat stream %s: the reader went away (%s); stopping", call.context.request_id, exc)
+            return False
+        return True
+
     task = asyncio.ensure_future(run())
     watcher = asyncio.ensure_future(watch_disconnect())
     try:
@@ -227,15 +238,15 @@ async def _stream(
                 return
             if getter not in done:
                 getter.cancel()
-                await send(
-                    {"type": "http.response.body", "body": encode_comment("keep-alive"), "more_body": True}
-                )
+                if not await emit(encode_comment("keep-alive")):
+                    return
                 continue
             event = getter.result()
             if event is None:
                 break
-            await send({"type": "http.response.body", "body": events.encode(event), "more_body": True})
-        await send({"type": "http.response.body", "body": b"", "more_body": False})
+            if not await emit(events.encode(event)):
+                return
+        await emit(b"", more=False)
     finally:
         watcher.cancel()
         if not task.done():
