@@ -149,14 +149,18 @@ class DocumentStore:
         metadata: dict[str, Any],
         dedup: bool = False,
     ) -> DocumentRecord | None:
-        """Insert a ``queued`` document; with ``dedup``, ``None`` if the tenant has a live copy already."""
+        """Insert a ``queued`` document; with ``dedup``, ``None`` if the tenant has a live copy already.
+
+        One statement (``RETURNING``): a separate read-back that failed after the insert committed left
+        a ``queued`` row that the caller, seeing an error, never enqueued (found by benchmarks/load.py
+        with D1 faults injected)."""
         now = now_iso()
-        changed = await run(
+        row = await fetch_one(
             self._db,
             "INSERT INTO documents (id, tenant_id, title, filename, content_type, size_bytes, r2_key,"
             " content_sha256, status, metadata, created_at, updated_at, dedup_sha256)"
             " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'queued', ?9, ?10, ?10, ?11)"
-            " ON CONFLICT (tenant_id, dedup_sha256) DO NOTHING",
+            " ON CONFLICT (tenant_id, dedup_sha256) DO NOTHING RETURNING *",
             document_id,
             tenant_id,
             title,
@@ -169,9 +173,7 @@ class DocumentStore:
             now,
             sha256 if dedup else None,
         )
-        if changed == 0:
-            return None
-        return await self.get(tenant_id, document_id)
+        return None if row is None else _document(row)
 
     async def find_duplicate(self, tenant_id: str, sha256: str) -> DocumentRecord | None:
         """The tenant's live copy of the content with this SHA-256 (not failed, not a forced copy)."""
