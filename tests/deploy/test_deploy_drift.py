@@ -129,6 +129,11 @@ def _removed(api: CloudflareApiEmulator) -> None:
     api.inject.remove_binding(ACCOUNT, GATEWAY, "DEDALUS")
 
 
+def _metrics(api: CloudflareApiEmulator) -> None:
+    # The metrics binding re-pointed at another Analytics Engine dataset in the dashboard.
+    api.inject.set_binding(ACCOUNT, GATEWAY, "METRICS", dataset="someone_elses_metrics")
+
+
 def _metadata_index(api: CloudflareApiEmulator) -> None:
     api.inject.drop_metadata_index(ACCOUNT, "edgerag-chunks-dev", "document_id")
 
@@ -165,6 +170,18 @@ def _metadata_index(api: CloudflareApiEmulator) -> None:
             _metadata_index,
             [("vectorize", "edgerag-chunks-dev", "metadata_index.document_id", "string", None)],
         ),
+        (
+            _metrics,
+            [
+                (
+                    "binding",
+                    GATEWAY,
+                    "METRICS",
+                    "analytics_engine(dataset=local_edgerag_metrics_dev)",
+                    "analytics_engine(dataset=someone_elses_metrics)",
+                )
+            ],
+        ),
     ],
     ids=[
         "var",
@@ -176,6 +193,7 @@ def _metadata_index(api: CloudflareApiEmulator) -> None:
         "compat-date",
         "binding-removed",
         "metadata-index",
+        "metrics-dataset",
     ],
 )
 def test_injected_change_is_reported_exactly_and_fixed(

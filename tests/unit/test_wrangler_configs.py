@@ -44,6 +44,8 @@ def _resources(config: dict[str, Any]) -> set[tuple[str, ...]]:
         found.add(("r2", bucket["bucket_name"]))
     for index in config.get("vectorize", []):
         found.add(("vectorize", index["index_name"]))
+    for dataset in config.get("analytics_engine_datasets", []):
+        found.add(("analytics_engine", dataset["dataset"]))
     queues = config.get("queues", {})
     for producer in queues.get("producers", []):
         found.add(("queue", producer["queue"]))
@@ -118,7 +120,9 @@ def test_worker_migrations_dir_is_the_manifests(
 def test_binding_names_are_unique_within_a_worker(worker: str, configs: dict[str, dict[str, Any]]) -> None:
     config = configs[worker]
     names = [config["ai"]["binding"]] if "ai" in config else []
-    for key in ("d1_databases", "kv_namespaces", "r2_buckets", "vectorize", "services"):
+    keys = ("d1_databases", "kv_namespaces", "r2_buckets", "vectorize", "services")
+    keys += ("analytics_engine_datasets",)
+    for key in keys:
         names += [entry["binding"] for entry in config.get(key, [])]
     names += [entry["binding"] for entry in config.get("queues", {}).get("producers", [])]
     names += [entry["name"] for entry in config.get("ratelimits", [])]

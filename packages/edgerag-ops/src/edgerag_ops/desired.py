@@ -48,6 +48,7 @@ _IDENTITY: Mapping[str, tuple[str, ...]] = {
     "queue": ("queue_name",),
     "service": ("service", "entrypoint"),
     "ratelimit": ("namespace_id", "simple"),
+    "analytics_engine": ("dataset",),
 }
 # Config consumer key -> API consumer setting (and the unit conversion).
 _CONSUMER_SETTINGS: Mapping[str, tuple[str, int]] = {
@@ -121,6 +122,8 @@ def expected_bindings(config: Mapping[str, Any]) -> dict[str, Binding]:
         out[str(s["binding"])] = _binding(
             "service", {"service": s["service"], "entrypoint": s.get("entrypoint")}
         )
+    for d in config.get("analytics_engine_datasets", []):
+        out[str(d["binding"])] = _binding("analytics_engine", {"dataset": d["dataset"]})
     for r in config.get("ratelimits", []):
         out[str(r["name"])] = _binding(
             "ratelimit", {"namespace_id": r["namespace_id"], "simple": r["simple"]}

@@ -79,6 +79,7 @@ _BINDING_KEYS = (
     "queues",
     "services",
     "ratelimits",
+    "analytics_engine_datasets",
 )
 _HANDLED = {"name", "vars", "workers_dev", "routes", "route", *_PASSTHROUGH, *_BINDING_KEYS}
 
@@ -138,6 +139,8 @@ class _Canon:
         self.kv = {str(k["id"]): ids.kv_namespace_id for k in m.get("kv_namespaces", [])}
         self.r2 = {str(b["bucket_name"]): names.r2 for b in m.get("r2_buckets", [])}
         self.vectorize = {str(v["index_name"]): names.vectorize for v in m.get("vectorize", [])}
+        datasets = m.get("analytics_engine_datasets", [])
+        self.datasets = {str(d["dataset"]): names.metrics_dataset for d in datasets}
         by_role = {"ingest": names.ingest_queue, "dead_letter": names.dead_letter_queue}
         self.queues: dict[str, str] = {}
         self.roles: dict[str, str] = {}
@@ -281,6 +284,14 @@ def _bindings(
                 **({"entrypoint": s["entrypoint"]} if "entrypoint" in s else {}),
             }
             for s in template["services"]
+        ]
+    if template.get("analytics_engine_datasets"):
+        out["analytics_engine_datasets"] = [
+            {
+                "binding": str(d["binding"]),
+                "dataset": canon.lookup(canon.datasets, str(d["dataset"]), "Analytics Engine dataset", path),
+            }
+            for d in template["analytics_engine_datasets"]
         ]
     if template.get("ratelimits"):
         rl = tenant.rate_limits

@@ -198,6 +198,9 @@ class ResourceNames:
     vectorize: str
     ingest_queue: str
     dead_letter_queue: str
+    # The Analytics Engine dataset of the workers' metrics: ``<tenant>_edgerag_metrics[_<env>]``
+    # (SQL table names take underscores, not hyphens). Created by the platform on first write.
+    metrics_dataset: str = ""
 
 
 class Tenant(_Model):
@@ -302,6 +305,7 @@ class Tenant(_Model):
             vectorize=self.vectorize.index_name + suffix,
             ingest_queue=self.queues.ingest + suffix,
             dead_letter_queue=self.queues.dead_letter + suffix,
+            metrics_dataset=f"{self.name}_edgerag_metrics{suffix}".replace("-", "_"),
         )
 
     def worker_name(self, worker: str, env: str) -> str:

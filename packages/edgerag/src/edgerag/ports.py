@@ -13,7 +13,7 @@ The Protocols spell the keyword form, which is the one worker code uses.
 Two implementations exist: the real bindings at the edge (handed over untouched by each
 ``entry.py``) and the local emulators in ``edgerag_local``. The contract suites in ``tests/contract``
 pin the behaviour both must share. To add a binding: add its Protocol here, an emulator module in
-``edgerag_local``, a contract suite, and its wrangler-config section in ``edgerag_local.config``.
+``edgerag_local``, a contract suite, and its wrangler-config section in ``edgerag_local.runtime.config``.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from typing import Any, Literal, Protocol, runtime_checkable
 
 __all__ = [
     "Ai",
+    "AnalyticsEngineDataset",
     "D1Database",
     "D1PreparedStatement",
     "ExecutionContext",
@@ -252,6 +253,19 @@ class Fetcher(Protocol):
 class RateLimit(Protocol):
     async def limit(self, options: Mapping[str, str]) -> Any:
         """``{"success": bool}`` for ``{"key": ...}``."""
+
+
+@runtime_checkable
+class AnalyticsEngineDataset(Protocol):
+    """A Workers Analytics Engine dataset (``[[analytics_engine_datasets]]``).
+
+    ``writeDataPoint({"blobs": [str|bytes|None, ...], "doubles": [float, ...], "indexes": [str]})``
+    returns nothing and is not awaited: the write is queued by the runtime. At most 20 blobs, 20
+    doubles and one index (<= 96 bytes); blobs are limited in total size; an invocation may write at
+    most 250 points. Over a limit it raises ``TypeError`` naming the limit.
+    """
+
+    def writeDataPoint(self, point: Mapping[str, Any] | None = None) -> None: ...
 
 
 @runtime_checkable

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from edgerag.direct_uploads import sweep_pending_uploads
+from edgerag.observability.gauges import write_gauges
 from edgerag.settings import load_settings
 
 from gateway.routes.uploads import DirectUploadSettings
@@ -29,7 +30,15 @@ async def sweep_uploads(env: Any, now: datetime) -> int:
     return await sweep_pending_uploads(env.DB, env.FILES, now=now, grace_seconds=settings.pending_grace)
 
 
-JOBS: dict[str, Callable[[Any, datetime], Awaitable[int]]] = {"sweep_uploads": sweep_uploads}
+async def metrics_gauges(env: Any, now: datetime) -> int:
+    """Documents by status and the ingest backlog, as Analytics Engine gauge points."""
+    return await write_gauges(env)
+
+
+JOBS: dict[str, Callable[[Any, datetime], Awaitable[int]]] = {
+    "sweep_uploads": sweep_uploads,
+    "metrics_gauges": metrics_gauges,
+}
 
 
 async def handle_scheduled(env: Any, cron: str, scheduled_time_ms: float) -> dict[str, int]:
