@@ -40,3 +40,50 @@ CREATE INDEX staged_chunks_tenant_document_idx ON staged_chunks (tenant_id, docu
 
 ALTER TABLE tenant_limits ADD COLUMN max_documents INTEGER;
 ALTER TABLE tenant_limits ADD COLUMN max_stored_bytes INTEGER;
+
+-- * tenant_storage: what each tenant stores, kept by triggers in the same transaction as every change
+--   (so the upload check reads one row instead of summing the tenant's documents): documents and
+--   pending presigned uploads (pending_uploads, 0010: a declared upload holds its place until it is
+--   completed or expires) each count one document and their size_bytes. A URL document counts 0
+--   bytes until its page is fetched (its size_bytes is then updated). Failed documents count until
+--   deleted. A missing row reads as nothing stored.
+CREATE TABLE tenant_storage (
+    tenant_id  TEXT PRIMARY KEY REFERENCES tenants (id) ON DELETE CASCADE,
+    documents  INTEGER NOT NULL DEFAULT 0,
+    bytes      INTEGER NOT NULL DEFAULT 0
+);
+
+INSERT INTO tenant_storage (tenant_id, documents, bytes)
+SELECT tenant_id, COUNT(*), SUM(size_bytes) FROM (
+    SELECT tenant_id, size_bytes FROM documents UNION ALL SELECT tenant_id, size_bytes FROM pending_uploads
+) GROUP BY tenant_id;
+
+CREATE TRIGGER documents_storage_after_insert AFTER INSERT ON documents
+BEGIN
+    INSERT INTO tenant_storage (tenant_id, documents, bytes) VALUES (NEW.tenant_id, 1, NEW.size_bytes)
+    ON CONFLICT (tenant_id) DO UPDATE SET documents = documents + 1, bytes = bytes + NEW.size_bytes;
+END;
+
+-- The UPDATEs below are no-ops when a tenant's deletion cascades (its tenant_storage row goes too).
+CREATE TRIGGER documents_storage_after_delete AFTER DELETE ON documents
+BEGIN
+    UPDATE tenant_storage SET documents = documents - 1, bytes = bytes - OLD.size_bytes
+    WHERE tenant_id = OLD.tenant_id;
+END;
+
+CREATE TRIGGER documents_storage_after_resize AFTER UPDATE OF size_bytes ON documents
+BEGIN
+    UPDATE tenant_storage SET bytes = bytes - OLD.size_bytes + NEW.size_bytes WHERE tenant_id = NEW.tenant_id;
+END;
+
+CREATE TRIGGER pending_uploads_storage_after_insert AFTER INSERT ON pending_uploads
+BEGIN
+    INSERT INTO tenant_storage (tenant_id, documents, bytes) VALUES (NEW.tenant_id, 1, NEW.size_bytes)
+    ON CONFLICT (tenant_id) DO UPDATE SET documents = documents + 1, bytes = bytes + NEW.size_bytes;
+END;
+
+CREATE TRIGGER pending_uploads_storage_after_delete AFTER DELETE ON pending_uploads
+BEGIN
+    UPDATE tenant_storage SET documents = documents - 1, bytes = bytes - OLD.size_bytes
+    WHERE tenant_id = OLD.tenant_id;
+END;

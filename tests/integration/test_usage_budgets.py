@@ -103,6 +103,8 @@ async def test_plans_set_the_default_limits(harness: StackHarness) -> None:
         "requests_per_hour": 100,
         "monthly_token_budget": 1_000_000,
         "monthly_cost_budget_micro_usd": None,
+        "max_documents": 1_000,
+        "max_stored_bytes": 1024**3,
     }
     paid = (await harness.admin.get("/v1/admin/tenants/globex/limits")).json()
     assert paid["limits"]["requests_per_hour"] == 1000 and paid["limits"]["monthly_token_budget"] is None
@@ -157,6 +159,8 @@ async def test_a_used_up_monthly_budget_answers_402_naming_it_and_the_reset(
         "requests_per_hour": 50,
         "monthly_token_budget": 500,
         "monthly_cost_budget_micro_usd": None,
+        "max_documents": None,
+        "max_stored_bytes": None,
     }
     at_minute(harness, 5)
     assert (await probe(acme).post("/probe")).status_code == 200

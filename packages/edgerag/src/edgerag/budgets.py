@@ -24,6 +24,18 @@ admitted requests may take it past its budget by at most what they use (a soft c
 for token budgets); the next request is then refused.
 
 The per-minute ``RATE_LIMITER`` binding stays in front as the burst limit (gateway.ratelimit).
+
+Storage limits (:func:`admit_storage`): ``max_documents`` and ``max_stored_bytes`` per tenant, plan
+defaults (free: 1,000 documents and 1 GiB; standard: 100,000 and 100 GiB; enterprise: none) overridden
+the same way. What a tenant stores is one row of ``tenant_storage`` (migration 0013), kept by triggers:
+its documents (any status, until deleted) and its pending presigned uploads (a declared upload holds
+its place until completed or expired), with their sizes. Every way in checks before storing anything:
+an upload (each item of a batch, and dedalus's ingest tool, through :mod:`edgerag.intake`), a presigned
+upload when declared (its declared size) and when completed (the tenant must not be over its limits,
+which an operator may have lowered meanwhile), and a URL source (which must leave room for its page;
+its size counts once fetched). Refused -> :class:`StorageLimitReached`, **402** like a used-up budget:
+waiting will not lift it; deleting documents or a higher limit will. The check and the write are not
+one transaction, so uploads racing each other may pass the limit by at most the ones in flight.
 """
 
 from __future__ import annotations
@@ -44,10 +56,14 @@ __all__ = [
     "BudgetExhausted",
     "Limits",
     "RequestLimitExceeded",
+    "StorageLimitReached",
+    "StorageUsage",
     "admit",
+    "admit_storage",
     "load_limits",
     "month_of",
     "save_limits",
+    "storage_usage",
 ]
 
 
@@ -56,20 +72,42 @@ class Limits:
     requests_per_hour: int | None
     monthly_token_budget: int | None
     monthly_cost_budget_micro_usd: int | None
+    max_documents: int | None = None
+    max_stored_bytes: int | None = None
 
 
+_GIB = 1024**3
 PLAN_DEFAULTS: Final[dict[str, Limits]] = {
-    "free": Limits(100, 1_000_000, None),
-    "standard": Limits(1000, None, None),
+    "free": Limits(100, 1_000_000, None, max_documents=1_000, max_stored_bytes=_GIB),
+    "standard": Limits(1000, None, None, max_documents=100_000, max_stored_bytes=100 * _GIB),
     "enterprise": Limits(1000, None, None),
 }
-_FIELDS = ("requests_per_hour", "monthly_token_budget", "monthly_cost_budget_micro_usd")
+_FIELDS = (
+    "requests_per_hour",
+    "monthly_token_budget",
+    "monthly_cost_budget_micro_usd",
+    "max_documents",
+    "max_stored_bytes",
+)
+_LIMIT_COLUMNS = ", ".join(f"l.{name}" for name in _FIELDS)
 
 
 class BudgetExhausted(Problem):
     """402: the tenant's monthly token or cost budget is used up until ``resets_at``."""
 
     status, title, slug = 402, "Payment Required", "budget-exhausted"
+
+
+class StorageLimitReached(Problem):
+    """402: storing this would take the tenant past its document or stored-byte limit."""
+
+    status, title, slug = 402, "Payment Required", "storage-limit"
+
+
+@dataclass(frozen=True)
+class StorageUsage:
+    documents: int  # documents (any status) and pending presigned uploads
+    bytes: int
 
 
 class RequestLimitExceeded(RateLimited):
@@ -123,8 +161,7 @@ async def load_limits(db: D1Database, tenant_id: str) -> tuple[str, Limits, Limi
     """The tenant's plan, effective limits and stored overrides (None fields: the plan default)."""
     row = await fetch_one(
         db,
-        "SELECT t.plan, l.tenant_id AS has_row, l.requests_per_hour, l.monthly_token_budget,"
-        " l.monthly_cost_budget_micro_usd FROM tenants t"
+        f"SELECT t.plan, l.tenant_id AS has_row, {_LIMIT_COLUMNS} FROM tenants t"
         " LEFT JOIN tenant_limits l ON l.tenant_id = t.id WHERE t.id = ?1",
         tenant_id,
     )
@@ -139,17 +176,63 @@ async def save_limits(db: D1Database, tenant_id: str, overrides: Limits) -> None
     await run(
         db,
         "INSERT INTO tenant_limits (tenant_id, requests_per_hour, monthly_token_budget,"
-        " monthly_cost_budget_micro_usd, updated_at) VALUES (?1, ?2, ?3, ?4, ?5)"
+        " monthly_cost_budget_micro_usd, max_documents, max_stored_bytes, updated_at)"
+        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
         " ON CONFLICT (tenant_id) DO UPDATE SET requests_per_hour = excluded.requests_per_hour,"
         " monthly_token_budget = excluded.monthly_token_budget,"
         " monthly_cost_budget_micro_usd = excluded.monthly_cost_budget_micro_usd,"
+        " max_documents = excluded.max_documents, max_stored_bytes = excluded.max_stored_bytes,"
         " updated_at = excluded.updated_at",
         tenant_id,
         overrides.requests_per_hour,
         overrides.monthly_token_budget,
         overrides.monthly_cost_budget_micro_usd,
+        overrides.max_documents,
+        overrides.max_stored_bytes,
         now_iso(),
     )
+
+
+async def storage_usage(db: D1Database, tenant_id: str) -> StorageUsage:
+    """What the tenant stores now (documents and pending uploads; see the module docstring)."""
+    row = await fetch_one(db, "SELECT documents, bytes FROM tenant_storage WHERE tenant_id = ?1", tenant_id)
+    return StorageUsage(int(row["documents"]), int(row["bytes"])) if row else StorageUsage(0, 0)
+
+
+async def admit_storage(db: D1Database, tenant_id: str, *, documents: int, size_bytes: int) -> StorageUsage:
+    """Refuse (:class:`StorageLimitReached`) unless the tenant can store ``documents`` more documents
+    of ``size_bytes`` in all within its limits; returns the usage before them. ``0, 0`` checks that
+    the tenant is not over its limits (a presigned upload being completed is counted already)."""
+    row = await fetch_one(
+        db,
+        "SELECT t.plan, l.max_documents, l.max_stored_bytes, s.documents, s.bytes FROM tenants t"
+        " LEFT JOIN tenant_limits l ON l.tenant_id = t.id"
+        " LEFT JOIN tenant_storage s ON s.tenant_id = t.id WHERE t.id = ?1",
+        tenant_id,
+    )
+    if row is None:
+        raise NotFound(f"no tenant {tenant_id}")
+    limits = _merge(row["plan"], row)
+    used = StorageUsage(int(row["documents"] or 0), int(row["bytes"] or 0))
+    if limits.max_documents is not None and used.documents + documents > limits.max_documents:
+        raise StorageLimitReached(
+            f"the tenant stores {used.documents:,} documents (pending uploads included) and may store "
+            f"{limits.max_documents:,}; delete documents or ask the operator for a higher limit",
+            limit="max_documents",
+            allowed=limits.max_documents,
+            used=used.documents,
+            requested=documents,
+        )
+    if limits.max_stored_bytes is not None and used.bytes + size_bytes > limits.max_stored_bytes:
+        raise StorageLimitReached(
+            f"the tenant stores {used.bytes:,} bytes and may store {limits.max_stored_bytes:,}; this needs "
+            f"{size_bytes:,} more; delete documents or ask the operator for a higher limit",
+            limit="max_stored_bytes",
+            allowed=limits.max_stored_bytes,
+            used=used.bytes,
+            requested=size_bytes,
+        )
+    return used
 
 
 def _exhausted(what: str, limit: int, used: int, now: float) -> BudgetExhausted:
@@ -168,8 +251,7 @@ async def admit(db: D1Database, tenant_id: str, now: float) -> Admission:
     """Check the monthly budgets, then count this request against the hourly limit (or refuse)."""
     row = await fetch_one(
         db,
-        "SELECT t.plan, l.requests_per_hour, l.monthly_token_budget, l.monthly_cost_budget_micro_usd,"
-        " m.tokens, m.cost_micro_usd FROM tenants t"
+        f"SELECT t.plan, {_LIMIT_COLUMNS}, m.tokens, m.cost_micro_usd FROM tenants t"
         " LEFT JOIN tenant_limits l ON l.tenant_id = t.id"
         " LEFT JOIN usage_months m ON m.tenant_id = t.id AND m.month = ?2"
         " WHERE t.id = ?1",

@@ -13,6 +13,10 @@ unique index settles two identical uploads racing each other (migrations/0002). 
 is judged against the tenant's documents and the items before it.
 
 What may be stored (types, charsets, sizes) is the caller's to check first: this module stores bytes.
+It does check the tenant's storage limits (:func:`edgerag.budgets.admit_storage`), for each new
+document before its bytes go to R2, so every way in is held to them: a refusal
+(:class:`~edgerag.budgets.StorageLimitReached`, 402) undoes the batch's earlier items like any failure.
+A duplicate stores nothing and is answered even at the limit.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from edgerag.budgets import admit_storage
 from edgerag.contracts.ingest import IngestMessage
 from edgerag.ids import new_id
 from edgerag.ports import D1Database
@@ -86,6 +91,8 @@ async def _store(
     for _ in range(_RACE_RETRIES):  # a lost race whose winner then failed (or was deleted) may be retried
         if dedup and (existing := await store.find_duplicate(tenant, sha256)) is not None:
             return StoredDocument(existing, None)
+        # The counters include the batch's earlier items (triggers), so each item is judged after them.
+        await admit_storage(db, tenant, documents=1, size_bytes=len(doc.data))
         document_id = new_id("doc")
         r2_key = r2_key_of(tenant, document_id)
         await files.put(

@@ -19,6 +19,7 @@ import json
 import logging
 from typing import Any
 
+from edgerag.budgets import admit_storage
 from edgerag.ids import new_id
 from edgerag.intake import ingest_message, r2_key_of
 from edgerag.metadata import validate_metadata
@@ -104,6 +105,8 @@ async def create_url_document(env: Any, tenant_id: str, doc: UrlDocument) -> Doc
             errors=[{"loc": ["body", "url"], "msg": str(exc), "type": "url_refused"}],
         ) from exc
     metadata = validate_metadata(doc.metadata)
+    # Its size is unknown until the page is fetched (then it counts): it needs room for a byte at least.
+    await admit_storage(env.DB, tenant_id, documents=1, size_bytes=1)
     documents = DocumentStore(env.DB)
     document_id = new_id("doc")
     record = await documents.create(

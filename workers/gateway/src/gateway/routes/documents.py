@@ -137,7 +137,7 @@ async def _store_and_enqueue(
     status_code=202,
     responses={
         200: {"model": UploadAccepted, **_DUPLICATE},
-        **problems(400, 401, 403, 409, 413, 415, 422, 429, 503),
+        **problems(400, 401, 402, 403, 409, 413, 415, 422, 429, 503),
     },
     openapi_extra=UPLOAD_BODY,
 )
@@ -154,7 +154,8 @@ async def upload_document(
 
     Refused before anything is stored: a file whose bytes are not text (415, naming what it is), a
     type the extractors do not know (415), text that does not decode in its declared charset, UTF-8 by
-    default (422).
+    default (422). 402: the tenant's storage limits (documents, bytes) leave no room
+    (:mod:`edgerag.budgets`).
     """
     if base_type(request.headers.get("content-type")) == "application/json":
         url_document = read_url_document(await request.body())
@@ -179,7 +180,7 @@ async def upload_document(
     status_code=202,
     responses={
         200: {"model": BatchAccepted, "description": "Every item was a duplicate; nothing was stored"},
-        **problems(401, 403, 409, 413, 415, 422, 429, 503),
+        **problems(401, 402, 403, 409, 413, 415, 422, 429, 503),
     },
     openapi_extra=BATCH_BODY,
 )

@@ -21,6 +21,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 from urllib.parse import quote
 
+from edgerag.budgets import admit_storage
 from edgerag.direct_uploads import PendingUploadStore, complete_upload
 from edgerag.extract import UnsupportedContentType, default_registry
 from edgerag.ids import new_id
@@ -155,7 +156,7 @@ class UploadCreated(BaseModel):
     status_code=201,
     responses={
         200: {"model": UploadCreated, "description": "A duplicate: the existing document, no URL"},
-        **problems(401, 403, 413, 415, 422, 429, 503),
+        **problems(401, 402, 403, 413, 415, 422, 429, 503),
     },
 )
 async def create_upload(
@@ -190,6 +191,8 @@ async def create_upload(
             return UploadCreated(
                 document=Document.of(existing), upload=None, complete_url=None, duplicate=True
             )
+    # The declared upload holds its place (a document and its size) until completed or expired.
+    await admit_storage(env.DB, tenant, documents=1, size_bytes=body.size_bytes)
     now = _now(clock)
     document_id = new_id("doc")
     headers = {"Content-Type": body.content_type, "Content-Length": str(body.size_bytes)}
@@ -229,7 +232,7 @@ async def create_upload(
     status_code=202,
     responses={
         200: {"model": UploadAccepted, "description": "Completed before, or a duplicate"},
-        **problems(401, 403, 404, 409, 422, 429, 503),
+        **problems(401, 402, 403, 404, 409, 422, 429, 503),
     },
 )
 async def complete(
@@ -241,8 +244,11 @@ async def complete(
     """Check the uploaded file (present, declared size and SHA-256) and queue it for ingestion.
 
     409: nothing uploaded yet. 422: the wrong bytes (the object is deleted; PUT again while the URL
-    lasts). 200: completed already, or the tenant already had these bytes (``duplicate``).
+    lasts). 200: completed already, or the tenant already had these bytes (``duplicate``). 402: the
+    tenant is over its storage limits (lowered since the upload was declared, which counted it); the
+    upload stays pending until it expires, so it can be completed once there is room again.
     """
+    await admit_storage(env.DB, principal.tenant_id, documents=0, size_bytes=0)
     stored = await complete_upload(env.DB, env.FILES, env.INGEST_QUEUE, principal.tenant_id, document_id)
     if stored.message is None:
         response.status_code = 200

@@ -1,5 +1,7 @@
 """Usage figures and limits: ``GET /v1/usage``, ``GET /v1/usage/limits`` (tenant, ``read`` scope), and
-``GET/PUT /v1/admin/tenants/{tenant}/limits`` (operator).
+``GET/PUT /v1/admin/tenants/{tenant}/limits`` (operator). The limits are the plan's request limits,
+monthly budgets and storage limits (:mod:`edgerag.budgets`); the tenant's view also says how much of
+each it uses (requests this hour, tokens and cost this month, documents and bytes stored).
 
 Usage is readable with the ``read`` scope (admin and write imply it): it is the tenant's own
 read-only data, and a dashboard needs no power to change anything. Chat-only keys (handed to end-user
@@ -18,7 +20,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any
 
-from edgerag.budgets import Limits, load_limits, month_of, save_limits
+from edgerag.budgets import Limits, load_limits, month_of, save_limits, storage_usage
 from edgerag.counters import hour_of
 from edgerag.problems import BadRequest
 from edgerag.store.d1 import fetch_one
@@ -94,6 +96,16 @@ class LimitValues(BaseModel):
     monthly_cost_budget_micro_usd: _Count | None = Field(
         None, description="cost per UTC month in micro-dollars; null: none (PUT: the plan's)"
     )
+    max_documents: _Count | None = Field(
+        None,
+        description="documents stored at once (any status, pending presigned uploads included); "
+        "null: no limit (PUT: the plan's)",
+    )
+    max_stored_bytes: _Count | None = Field(
+        None,
+        description="bytes of original files stored at once (pending uploads: their declared size); "
+        "null: no limit (PUT: the plan's)",
+    )
 
     @classmethod
     def of(cls, limits: Limits) -> LimitValues:
@@ -108,6 +120,8 @@ class LimitsResponse(BaseModel):
     requests_this_hour: int = Field(description="requests counted in the current UTC hour")
     tokens_this_month: int
     cost_this_month_micro_usd: int
+    documents_stored: int = Field(description="documents (any status) plus pending presigned uploads")
+    bytes_stored: int = Field(description="their sizes in bytes (what max_stored_bytes limits)")
 
 
 _DATE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
@@ -187,6 +201,7 @@ async def _limits(env: Any, tenant_id: str, now: float) -> LimitsResponse:
         tenant_id,
         month_of(now),
     )
+    storage = await storage_usage(env.DB, tenant_id)
     return LimitsResponse(
         tenant_id=tenant_id,
         plan=plan,
@@ -195,6 +210,8 @@ async def _limits(env: Any, tenant_id: str, now: float) -> LimitsResponse:
         requests_this_hour=int(hour["value"]) if hour else 0,
         tokens_this_month=int(month["tokens"]) if month else 0,
         cost_this_month_micro_usd=int(month["cost_micro_usd"]) if month else 0,
+        documents_stored=storage.documents,
+        bytes_stored=storage.bytes,
     )
 
 
