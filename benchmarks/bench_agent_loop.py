@@ -29,7 +29,7 @@ from edgerag.llm.events import AnyEvent, TokenEvent, UsageEvent
 from edgerag.llm.types import ChatMessage, ToolCall, ToolSpec, Usage
 from edgerag.store.tenants import TenantStore
 from edgerag_local.d1 import LocalD1Database
-from edgerag_local.migrations import apply_migrations
+from edgerag_local.d1.migrations import apply_migrations
 
 MIGRATIONS = Path(__file__).resolve().parents[1] / "migrations"
 SCHEMA = {

@@ -32,8 +32,8 @@ from pathlib import Path
 
 import httpx
 from edgerag.store.tenants import TenantStore
-from edgerag_local.clock import ManualClock
-from edgerag_local.stack import open_stack
+from edgerag_local.core.clock import ManualClock
+from edgerag_local.runtime.stack import open_stack
 from gateway.app import get_app
 from gateway.deps import get_clock
 

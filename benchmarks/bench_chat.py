@@ -31,10 +31,10 @@ from typing import Any
 from edgerag.sse import SseParser
 from edgerag.store.tenants import TenantStore
 from edgerag_local import sdk
-from edgerag_local.clock import ManualClock
+from edgerag_local.core.clock import ManualClock
 from edgerag_local.fakeprovider import FakeProvider, openai_stream
-from edgerag_local.host import LocalStack
-from edgerag_local.stack import open_stack
+from edgerag_local.runtime.host import LocalStack
+from edgerag_local.runtime.stack import open_stack
 from gateway.app import get_app
 from gateway.deps import get_clock
 

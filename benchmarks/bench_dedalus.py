@@ -34,8 +34,8 @@ from edgerag.llm import events
 from edgerag.llm.types import ChatMessage
 from edgerag.store.tenants import TenantStore
 from edgerag_local.fakeprovider import FakeProvider, openai_stream
-from edgerag_local.http_client import HttpxClient
-from edgerag_local.stack import open_stack
+from edgerag_local.runtime.stack import open_stack
+from edgerag_local.sdk.http_client import HttpxClient
 from gateway.dedalus import DedalusClient
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -25,7 +25,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from edgerag_local.stack import open_stack  # noqa: E402
+from edgerag_local.runtime.stack import open_stack  # noqa: E402
 
 from tests.unit.format_samples import make_pdf  # noqa: E402
 

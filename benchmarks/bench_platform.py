@@ -24,9 +24,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_vectorize import timed
 from edgerag_local.d1 import LocalD1Database
+from edgerag_local.d1.migrations import apply_migrations
 from edgerag_local.kv import LocalKVNamespace
-from edgerag_local.migrations import apply_migrations
 from edgerag_local.queues import ConsumerSettings, LocalQueueBroker, QueueDispatcher
+from edgerag_local.queues import producer as queue_producer
 
 ROOT = Path(__file__).resolve().parents[1]
 # Synthetic text with a Zipf-distributed vocabulary (like natural language): a few words are in most
@@ -118,7 +119,7 @@ async def bench_queue(tmp: Path, repeat: int) -> list[Row]:
     dispatcher = QueueDispatcher(broker, "bench", settings, handler, poll_interval=0.001)
     stop = asyncio.Event()
     task = asyncio.create_task(dispatcher.run_forever(stop))
-    producer = broker.producer("bench")
+    producer = queue_producer(broker, "bench")
     samples = []
     for _ in range(repeat):
         await producer.send({"sent": time.perf_counter()})

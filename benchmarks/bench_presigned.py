@@ -30,8 +30,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 async def main(sizes_mb: list[int], repeat: int) -> None:
-    from edgerag_local.r2_presigned import R2_PREFIX, serve_app
-    from edgerag_local.stack import open_stack
+    from edgerag_local.runtime.serving import R2_PREFIX, serve_app
+    from edgerag_local.runtime.stack import open_stack
 
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))

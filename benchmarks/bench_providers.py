@@ -27,7 +27,7 @@ from dedalus.providers.base import ChatProvider, ProviderRequest
 from dedalus.providers.openai_compat import OpenAICompatibleProvider
 from edgerag.llm.types import ChatMessage
 from edgerag_local.fakeprovider import FakeProvider, Stream, anthropic_events, openai_chunks, sse
-from edgerag_local.http_client import HttpxClient
+from edgerag_local.sdk.http_client import HttpxClient
 
 REQUEST = ProviderRequest(model="bench", messages=[ChatMessage(role="user", content="go")])
 

@@ -21,9 +21,9 @@ from typing import Any
 
 import httpx
 from edgerag.retrieval.fusion import fuse
-from edgerag_local.clock import ManualClock
+from edgerag_local.core.clock import ManualClock
 from edgerag_local.evaluation import evaluate, load_beir
-from edgerag_local.stack import open_stack
+from edgerag_local.runtime.stack import open_stack
 
 ROOT = Path(__file__).resolve().parents[1]
 DATASET = ROOT.parent / "shared" / "datasets" / "scifact-train"

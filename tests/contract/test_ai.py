@@ -47,7 +47,7 @@ from edgerag_local.ai import (
     isometry,
     load_wordllama,
 )
-from edgerag_local.errors import AiError
+from edgerag_local.ai.errors import AiError
 
 from tests.contract.conftest import BACKENDS
 

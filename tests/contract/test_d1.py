@@ -25,7 +25,7 @@ import pytest
 from edgerag.jsdict import AttrDict
 from edgerag.ports import D1Database, D1PreparedStatement
 from edgerag_local.d1 import D1Limits, LocalD1Database
-from edgerag_local.errors import D1Error
+from edgerag_local.d1.errors import D1Error
 
 from tests.contract.conftest import BACKENDS
 

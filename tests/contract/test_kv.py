@@ -22,9 +22,9 @@ from typing import Any
 import pytest
 from edgerag.jsdict import AttrDict
 from edgerag.ports import KVNamespace
-from edgerag_local.clock import ManualClock
-from edgerag_local.errors import KVError
+from edgerag_local.core.clock import ManualClock
 from edgerag_local.kv import KVLimits, LocalKVNamespace
+from edgerag_local.kv.errors import KVError
 
 from tests.contract.conftest import BACKENDS
 

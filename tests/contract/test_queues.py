@@ -28,8 +28,8 @@ from typing import Any
 
 import pytest
 from edgerag.ports import Message, MessageBatch, Queue
-from edgerag_local.clock import ManualClock
-from edgerag_local.errors import QueueError, RpcSerializationError
+from edgerag_local.core.clock import ManualClock
+from edgerag_local.core.errors import RpcSerializationError
 from edgerag_local.queues import (
     ConsumerConfigError,
     ConsumerSettings,
@@ -37,7 +37,9 @@ from edgerag_local.queues import (
     LocalQueueBroker,
     QueueDispatcher,
     QueueLimits,
+    producer,
 )
+from edgerag_local.queues.errors import QueueError
 
 from tests.contract.conftest import BACKENDS
 
@@ -79,7 +81,7 @@ class Harness:
     broker: LocalQueueBroker
 
     def producer(self, queue: str = "jobs", **kwargs: Any) -> Any:
-        return self.broker.producer(queue, **kwargs)
+        return producer(self.broker, queue, **kwargs)
 
     def consumer(self, queue: str = "jobs", script: Script | None = None, **settings: Any) -> Consumer:
         recorder = Recorder(script)
@@ -774,7 +776,7 @@ async def test_batch_in_flight_when_the_process_dies_is_redelivered_after_restar
     child = textwrap.dedent(
         f"""
         import asyncio, os, sys
-        from edgerag_local.queues import ConsumerSettings, LocalQueueBroker, QueueDispatcher
+        from edgerag_local.queues import ConsumerSettings, LocalQueueBroker, QueueDispatcher, producer
 
         broker = LocalQueueBroker(sys.argv[1], clock=lambda: {NOW!r})
 
@@ -783,7 +785,7 @@ async def test_batch_in_flight_when_the_process_dies_is_redelivered_after_restar
             os._exit(3)  # no cleanup, no settle: as if the machine lost power
 
         async def main():
-            await broker.producer("jobs").sendBatch([{{"body": i}} for i in range(3)])
+            await producer(broker, "jobs").sendBatch([{{"body": i}} for i in range(3)])
             await QueueDispatcher(broker, "jobs", ConsumerSettings(), handler).drain()
 
         asyncio.run(main())
@@ -861,8 +863,8 @@ async def test_several_brokers_on_one_file_deliver_each_message_once(q: Harness)
         first = QueueDispatcher(q.broker, "jobs", ConsumerSettings(max_batch_size=7), one)
         second = QueueDispatcher(other, "jobs", ConsumerSettings(max_batch_size=5), two)
         await asyncio.gather(
-            q.broker.producer("jobs").sendBatch([{"body": f"a{i}"} for i in range(50)]),
-            other.producer("jobs").sendBatch([{"body": f"b{i}"} for i in range(50)]),
+            producer(q.broker, "jobs").sendBatch([{"body": f"a{i}"} for i in range(50)]),
+            producer(other, "jobs").sendBatch([{"body": f"b{i}"} for i in range(50)]),
         )
         results = await asyncio.gather(first.drain(), second.drain(), first.drain(), second.drain())
         assert sum(r.acked for r in results) == 100

@@ -20,9 +20,9 @@ from typing import Any
 import pytest
 from edgerag.jsdict import AttrDict
 from edgerag.ports import R2Bucket, R2Object, R2ObjectBody
-from edgerag_local.clock import ManualClock
-from edgerag_local.errors import R2Error
+from edgerag_local.core.clock import ManualClock
 from edgerag_local.r2 import LocalR2Bucket, R2Limits
+from edgerag_local.r2.errors import R2Error
 
 from tests.contract.conftest import BACKENDS
 

@@ -18,14 +18,10 @@ from typing import Any
 
 import pytest
 from edgerag.ports import RateLimit
-from edgerag_local.clock import ManualClock
-from edgerag_local.errors import BindingError
-from edgerag_local.ratelimit import (
-    LocalRateLimit,
-    RateLimitConfigError,
-    RateLimitError,
-    RateLimitNamespace,
-)
+from edgerag_local.core.clock import ManualClock
+from edgerag_local.core.errors import BindingError
+from edgerag_local.ratelimit import LocalRateLimit, RateLimitNamespace
+from edgerag_local.ratelimit.binding import RateLimitConfigError, RateLimitError
 
 from tests.contract.conftest import BACKENDS
 

@@ -28,13 +28,14 @@ import numpy as np
 import pytest
 from edgerag.jsdict import AttrDict
 from edgerag.ports import VectorizeIndex
-from edgerag_local.errors import RpcSerializationError, VectorizeError
+from edgerag_local.core.errors import RpcSerializationError
 from edgerag_local.vectorize import (
     LocalVectorizeIndex,
     MetadataIndexType,
     VectorizeIndexConfig,
     VectorizeLimits,
 )
+from edgerag_local.vectorize.errors import VectorizeError
 
 from tests.contract.conftest import BACKENDS
 

@@ -2,7 +2,7 @@
 all of schemathesis's checks on, against the whole local stack served over loopback, and any failure
 fails the suite.
 
-The stack runs in this test process (``edgerag_local.threaded.serve_stack``: a thread owns its event
+The stack runs in this test process (``edgerag_local.runtime.threaded.serve_stack``: a thread owns its event
 loop and a uvicorn server on a free loopback port); schemathesis's CLI drives it from outside, so its
 coverage, fuzzing and stateful phases all run, exactly as ``st run`` would against a deployment. Two
 runs: the tenant routes with a valid API key (admin scope, so every route is reachable), and the
@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from edgerag_local.threaded import serve_stack
+from edgerag_local.runtime.threaded import serve_stack
 
 pytestmark = pytest.mark.slow
 

@@ -17,7 +17,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from edgerag_local.bundle import (
+from edgerag_local.runtime.bundle import (
     BundleReport,
     bundle_modules,
     check_bundle,

@@ -19,7 +19,7 @@ from typing import Any
 
 import openai
 import pytest
-from edgerag_local.threaded import serve_stack
+from edgerag_local.runtime.threaded import serve_stack
 
 pytestmark = pytest.mark.slow
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from edgerag_local.threaded import ServedStack, serve_stack
+from edgerag_local.runtime.threaded import ServedStack, serve_stack
 
 pytestmark = pytest.mark.slow
 

@@ -15,9 +15,9 @@ from typing import Any
 
 import httpx
 import pytest
-from edgerag_local.clock import ManualClock
-from edgerag_local.host import LocalStack
-from edgerag_local.stack import open_stack
+from edgerag_local.core.clock import ManualClock
+from edgerag_local.runtime.host import LocalStack
+from edgerag_local.runtime.stack import open_stack
 from gateway.app import get_app
 from gateway.deps import get_clock
 

@@ -23,7 +23,7 @@ from edgerag.llm.types import ChatMessage
 from edgerag.store.d1 import fetch_all
 from edgerag.store.tenants import TenantStore
 from edgerag_local.fakeprovider import FakeProvider, error_reply, openai_stream
-from edgerag_local.host import LocalStack
+from edgerag_local.runtime.host import LocalStack
 from gateway.dedalus import DedalusClient
 
 from .conftest import make_stack

@@ -1,4 +1,4 @@
-"""``edgerag dev``'s demo key (edgerag_local.demo): one key, kept across starts in the state directory
+"""``edgerag dev``'s demo key (edgerag_local.runtime.demo): one key, kept across starts in the state directory
 (mode 0600), replaced only when it stops working, and the replaced one revoked, so restarts never pile
 up live keys. Runs on a real local stack, as ``edgerag dev`` does, and checks the key over HTTP.
 """
@@ -10,8 +10,8 @@ from pathlib import Path
 
 import httpx
 from edgerag.store.tenants import TenantStore
-from edgerag_local.demo import ensure_demo_key
-from edgerag_local.host import LocalStack
+from edgerag_local.runtime.demo import ensure_demo_key
+from edgerag_local.runtime.host import LocalStack
 
 from .conftest import make_stack
 

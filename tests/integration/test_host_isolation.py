@@ -19,7 +19,7 @@ from typing import Any
 
 import httpx
 import pytest
-from edgerag_local.host import LocalStack
+from edgerag_local.runtime.host import LocalStack
 
 from .conftest import StackHarness
 

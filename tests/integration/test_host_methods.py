@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 import uvicorn
-from edgerag_local.host import LocalStack
+from edgerag_local.runtime.host import LocalStack
 
 from .conftest import make_stack
 

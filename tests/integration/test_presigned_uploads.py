@@ -24,10 +24,11 @@ import uvicorn
 from botocore.auth import S3SigV4QueryAuth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
-from edgerag_local.clock import ManualClock
-from edgerag_local.host import LocalStack
-from edgerag_local.r2_presigned import R2_PREFIX, PresignedR2, serve_app
-from edgerag_local.stack import open_stack
+from edgerag_local.core.clock import ManualClock
+from edgerag_local.r2.presigned import R2_PREFIX, PresignedR2
+from edgerag_local.runtime.host import LocalStack
+from edgerag_local.runtime.serving import serve_app
+from edgerag_local.runtime.stack import open_stack
 from gateway.app import get_app
 from gateway.deps import get_clock
 

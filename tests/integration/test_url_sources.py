@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 import pytest
-from edgerag_local.clock import ManualClock
+from edgerag_local.core.clock import ManualClock
 from gateway.app import get_app
 from gateway.deps import get_clock
 

@@ -24,7 +24,7 @@ from pathlib import Path
 try:  # the local runtime's layout moved bundle into runtime/; accept either while both exist
     from edgerag_local.runtime.bundle import pywrangler_dependencies
 except ImportError:  # pragma: no cover - the old layout
-    from edgerag_local.bundle import pywrangler_dependencies  # type: ignore[no-redef]
+    from edgerag_local.runtime.bundle import pywrangler_dependencies
 
 REPO = Path(__file__).resolve().parents[2]
 WORKERS = ("gateway", "dedalus", "ingest")

@@ -23,9 +23,9 @@ from edgerag.llm.events import AnyEvent, ErrorEvent, TokenEvent, UsageEvent
 from edgerag.llm.types import ChatMessage, ToolCall, ToolSpec, Usage
 from edgerag.store.d1 import fetch_all
 from edgerag.store.tenants import TenantStore
-from edgerag_local.clock import ManualClock
+from edgerag_local.core.clock import ManualClock
 from edgerag_local.d1 import LocalD1Database
-from edgerag_local.migrations import apply_migrations
+from edgerag_local.d1.migrations import apply_migrations
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
 HANG_GUARD_S = 10  # only guards against a hang; nothing here waits that long when it works

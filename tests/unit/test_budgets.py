@@ -12,7 +12,7 @@ from edgerag.budgets import BudgetExhausted, Limits, RequestLimitExceeded, admit
 from edgerag.cache import read_generation
 from edgerag.counters import UsageCounters
 from edgerag_local.d1 import LocalD1Database
-from edgerag_local.migrations import apply_migrations
+from edgerag_local.d1.migrations import apply_migrations
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
 

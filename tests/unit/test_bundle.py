@@ -1,4 +1,4 @@
-"""edgerag_local.bundle on small synthetic workers: import following, bundle listing, vendoring.
+"""edgerag_local.runtime.bundle on small synthetic workers: import following, bundle listing, vendoring.
 
 The real workers and the real wrangler are exercised in tests/e2e/test_bundles.py.
 """
@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from edgerag_local.bundle import (
+from edgerag_local.runtime.bundle import (
     BundleError,
     bundle_modules,
     check_bundle,

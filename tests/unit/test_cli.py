@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from edgerag_local.stack import ProjectNotFoundError, find_project_root
+from edgerag_local.runtime.stack import ProjectNotFoundError, find_project_root
 
 REPO = Path(__file__).resolve().parents[2]
 EDGERAG = Path(sys.executable).with_name("edgerag")

@@ -1,4 +1,4 @@
-"""Cron expressions of [triggers] crons (edgerag_local.cron) and the local scheduler."""
+"""Cron expressions of [triggers] crons (edgerag_local.runtime.cron) and the local scheduler."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import asyncio
 from datetime import UTC, datetime
 
 import pytest
-from edgerag_local.config import ConfigError, parse_worker_config
-from edgerag_local.cron import CronError, CronScheduler, parse_cron
+from edgerag_local.runtime.config import ConfigError, parse_worker_config
+from edgerag_local.runtime.cron import CronError, CronScheduler, parse_cron
 
 
 def _t(text: str) -> datetime:

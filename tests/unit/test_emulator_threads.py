@@ -16,6 +16,7 @@ from typing import Any
 
 from edgerag_local.d1 import LocalD1Database
 from edgerag_local.queues import ConsumerSettings, LocalQueueBroker, QueueDispatcher
+from edgerag_local.queues import producer as queue_producer
 from edgerag_local.vectorize import LocalVectorizeIndex, VectorizeIndexConfig
 
 ROUNDS = 200
@@ -60,7 +61,7 @@ async def test_a_vectorize_index_takes_upserts_from_one_thread_while_another_que
 
 async def test_a_queue_broker_takes_sends_from_one_thread_while_another_consumes(tmp_path: Path) -> None:
     broker = LocalQueueBroker(tmp_path / "queues.sqlite")
-    producer = broker.producer("jobs")
+    producer = queue_producer(broker, "jobs")
     received: list[int] = []
 
     async def handler(batch: Any) -> None:

@@ -19,7 +19,7 @@ from edgerag_local.fakeprovider import (
     json_reply,
     openai_completion,
 )
-from edgerag_local.http_client import HttpxClient
+from edgerag_local.sdk.http_client import HttpxClient
 
 GUARD = 10.0  # only guards against a hang
 

@@ -3,7 +3,7 @@
 from pathlib import Path
 
 import pytest
-from edgerag_local.config import ConfigError, load_worker_config
+from edgerag_local.runtime.config import ConfigError, load_worker_config
 
 CONFIG = """
 name = "w"

@@ -3,10 +3,10 @@
 from pathlib import Path
 
 import pytest
-from edgerag_local.config import load_worker_config
-from edgerag_local.env import ResourcePool, build_env
-from edgerag_local.stack import read_dev_vars
-from edgerag_local.state import StateDir
+from edgerag_local.runtime.config import load_worker_config
+from edgerag_local.runtime.env import ResourcePool, build_env
+from edgerag_local.runtime.stack import read_dev_vars
+from edgerag_local.runtime.state import StateDir
 from edgerag_local.vectorize import VectorizeIndexConfig
 
 ROOT = Path(__file__).resolve().parents[2]

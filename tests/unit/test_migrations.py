@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from edgerag_local.d1 import LocalD1Database
-from edgerag_local.migrations import (
+from edgerag_local.d1.migrations import (
     MigrationError,
     apply_migrations,
     list_applied,

@@ -33,7 +33,7 @@ from edgerag_local.fakeprovider import (
     sse,
     sse_stream,
 )
-from edgerag_local.http_client import HttpxClient
+from edgerag_local.sdk.http_client import HttpxClient
 
 KEY = "sk-ant-test-0123456789abcdef"
 GUARD = 10.0  # only guards against a hang

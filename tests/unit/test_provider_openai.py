@@ -37,7 +37,7 @@ from edgerag_local.fakeprovider import (
     sse,
     sse_stream,
 )
-from edgerag_local.http_client import HttpxClient
+from edgerag_local.sdk.http_client import HttpxClient
 
 KEY = "sk-test-0123456789abcdef"
 NOW = 1_700_000_000.0

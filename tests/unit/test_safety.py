@@ -30,7 +30,7 @@ from edgerag.safety import (
 from edgerag.safety.regex import MAX_WIDTH
 from edgerag.store.tenants import TenantStore
 from edgerag_local.d1 import LocalD1Database
-from edgerag_local.migrations import apply_migrations
+from edgerag_local.d1.migrations import apply_migrations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError

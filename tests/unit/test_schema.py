@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 from edgerag_local.d1 import LocalD1Database
-from edgerag_local.d1_sql import is_blank, split_statements
-from edgerag_local.errors import D1Error
-from edgerag_local.migrations import apply_migrations, list_applied, migration_files
+from edgerag_local.d1.errors import D1Error
+from edgerag_local.d1.migrations import apply_migrations, list_applied, migration_files
+from edgerag_local.d1.sql import is_blank, split_statements
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
 

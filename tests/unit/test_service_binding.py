@@ -5,9 +5,10 @@ from typing import Any, ClassVar
 
 import pytest
 from edgerag.jsdict import AttrDict
-from edgerag_local.errors import RpcSerializationError, ServiceBindingError
+from edgerag_local.core.errors import RpcSerializationError
 from edgerag_local.sdk import ExecutionContext, Request, Response, WorkerEntrypoint
 from edgerag_local.service import LocalFetcher, rpc_clone
+from edgerag_local.service.errors import ServiceBindingError
 
 
 class Target(WorkerEntrypoint):

@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 from edgerag.problems import Conflict, NotFound, ValidationFailed
 from edgerag.store.tenants import TenantStore
-from edgerag_local.clock import ManualClock
+from edgerag_local.core.clock import ManualClock
 from edgerag_local.d1 import LocalD1Database
-from edgerag_local.migrations import apply_migrations
+from edgerag_local.d1.migrations import apply_migrations
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
 T0 = 1_780_000_000.0  # 2026-05-28T20:26:40Z

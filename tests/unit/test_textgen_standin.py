@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from edgerag_local.ai import CONTEXT_WINDOWS, LLAMA_33_70B, LocalAi, default_registry
+from edgerag_local.ai.errors import AiError
 from edgerag_local.ai.textgen import (
     NO_ANSWER,
     NO_SOURCES,
@@ -22,7 +23,6 @@ from edgerag_local.ai.textgen import (
     completion_tokens,
     prompt_tokens,
 )
-from edgerag_local.errors import AiError
 
 ROOT = Path(__file__).resolve().parents[2]
 SOURCES = (

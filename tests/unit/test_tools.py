@@ -22,7 +22,7 @@ from edgerag.store.documents import DocumentStore, NewChunk
 from edgerag.store.tenants import TenantStore
 from edgerag.store.user_context import UserContext, UserContextStore
 from edgerag_local.d1 import LocalD1Database
-from edgerag_local.migrations import apply_migrations
+from edgerag_local.d1.migrations import apply_migrations
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
 DOC_TEXT = "Ada Lovelace worked with Charles Babbage in London in 1843 on the Analytical Engine."

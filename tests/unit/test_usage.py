@@ -14,8 +14,8 @@ from edgerag.contracts.dedalus import CallContext
 from edgerag.llm.config import ModelsConfig
 from edgerag.llm.types import Usage
 from edgerag_local.d1 import LocalD1Database
-from edgerag_local.errors import D1Error
-from edgerag_local.migrations import apply_migrations
+from edgerag_local.d1.errors import D1Error
+from edgerag_local.d1.migrations import apply_migrations
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
 NOW = 1767323045.678  # 2026-01-02T03:04:05.678Z

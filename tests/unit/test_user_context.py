@@ -11,7 +11,7 @@ from edgerag.store.d1 import fetch_all, run
 from edgerag.store.tenants import TenantStore
 from edgerag.store.user_context import MAX_CONTEXT_BYTES, UserContext, UserContextStore
 from edgerag_local.d1 import LocalD1Database
-from edgerag_local.migrations import apply_migrations
+from edgerag_local.d1.migrations import apply_migrations
 from pydantic import ValidationError
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"

@@ -13,7 +13,7 @@ Everything runs offline against the emulators in the state directory (``.edgerag
 ``--state``). The stack is the one ``tenants/local.toml`` describes, built from the workers' wrangler
 configs; ``workers/<name>/.dev.vars`` overrides vars and supplies secrets, as with ``wrangler dev``.
 The project is ``--root``, else ``$EDGERAG_ROOT``, else found from the current directory or from
-where this package is installed (:func:`edgerag_local.stack.find_project_root`); both options go
+where this package is installed (:func:`edgerag_local.runtime.stack.find_project_root`); both options go
 before or after the command.
 
 Exit status: 0 done, 1 the request was refused (e.g. a tenant that exists, an unknown key), 2 usage
@@ -31,7 +31,7 @@ from pathlib import Path
 
 from edgerag.problems import Problem
 
-from edgerag_local.stack import ProjectNotFoundError, find_project_root, open_stack
+from edgerag_local.runtime.stack import ProjectNotFoundError, find_project_root, open_stack
 
 __all__ = ["main"]
 
@@ -145,10 +145,10 @@ async def _dev(root: Path, state: Path | None, args: argparse.Namespace) -> None
     import uvicorn
     from edgerag.store.tenants import TenantStore
 
-    from edgerag_local.demo import ensure_demo_key
-    from edgerag_local.r2_presigned import R2_PREFIX, serve_app
+    from edgerag_local.runtime.demo import ensure_demo_key
+    from edgerag_local.runtime.serving import R2_PREFIX, serve_app
 
-    # Presigned R2 URLs are served by this same server under /r2 (edgerag_local.r2_presigned).
+    # Presigned R2 URLs are served by this same server under /r2 (edgerag_local.runtime.serving).
     public_host = "127.0.0.1" if args.host in ("0.0.0.0", "::", "") else args.host
     endpoint = f"http://{public_host}:{args.port}{R2_PREFIX}"
     stack = open_stack(root, state_dir=state, r2_endpoint=endpoint)

@@ -6,8 +6,8 @@
         migrations/              copy of the repository's migrations/ (the rendered D1 binding points here)
         ingest/  dedalus/  gateway/
             wrangler.toml        the rendered config (edgerag_ops.render)
-            pyproject.toml src/  staged copy of workers/<w>/ (edgerag_local.bundle.stage_worker)
-            python_modules/edgerag/   the vendored shared core (edgerag_local.bundle.vendor_core)
+            pyproject.toml src/  staged copy of workers/<w>/ (edgerag_local.runtime.bundle.stage_worker)
+            python_modules/edgerag/   the vendored shared core (edgerag_local.runtime.bundle.vendor_core)
 
 wrangler bundles ``src/`` (the directory of ``main``) and ``python_modules/`` beside the config, so
 each worker directory is self-contained and the repository never holds a half-vendored tree.
@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import tomli_w
-from edgerag_local.bundle import BundleError, pywrangler_dependencies, stage_worker, vendor_core
+from edgerag_local.runtime.bundle import BundleError, pywrangler_dependencies, stage_worker, vendor_core
 
 from .render import RenderedWorker
 

@@ -3,7 +3,7 @@
 The gateway hands these to clients so that a file goes straight to R2 (``PUT``) or comes straight back
 (``GET``) without passing through a Worker. :func:`presign` signs a URL; the pieces it is made of
 (:func:`canonical_request`, :func:`string_to_sign`, :func:`signature`) are public so that a verifier
-(the local R2 emulator's HTTP face, :mod:`edgerag_local.r2_presigned`) recomputes exactly what S3 does.
+(the local R2 emulator's HTTP face, :mod:`edgerag_local.r2.presigned`) recomputes exactly what S3 does.
 
 What is signed: the method, the path, every query parameter but ``X-Amz-Signature``, and the headers
 named in ``X-Amz-SignedHeaders`` — always ``host``, plus whatever the caller binds (the gateway binds

@@ -2,7 +2,7 @@
 
 ``await ai.run(model, inputs)`` looks ``model`` up in a :class:`.registry.ModelRegistry` and runs it;
 results are :class:`edgerag.jsdict.AttrDict` like the wrapped SDK's ``JsDict``. Errors are
-:class:`edgerag_local.errors.AiError` worded like the binding's (``AiError: 5006: ...`` for bad input,
+:class:`edgerag_local.ai.errors.AiError` worded like the binding's (``AiError: 5006: ...`` for bad input,
 ``AiError: 5007: No such model ...`` for an unknown id, with the served ids appended).
 
 Options (the binding's third argument, as a trailing dict or keywords): ``gateway`` and ``extraHeaders``
@@ -22,7 +22,7 @@ from typing import Any
 
 from edgerag.jsdict import AttrDict
 
-from edgerag_local.options import merge_options
+from edgerag_local.core.options import merge_options
 
 from .registry import ModelRegistry, default_registry
 

@@ -22,7 +22,7 @@ from typing import Any, Protocol
 
 from edgerag.jsdict import AttrDict
 
-from edgerag_local.errors import AiError
+from edgerag_local.ai.errors import AiError
 
 from .embeddings import AiLimits, EmbeddingModel
 from .reranker import Reranker

@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, NoReturn
 
-from edgerag_local.errors import AiError
+from edgerag_local.ai.errors import AiError
 
 __all__ = [
     "INVALID_INPUT",

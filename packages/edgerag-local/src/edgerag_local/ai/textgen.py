@@ -68,7 +68,7 @@ from typing import Any
 from edgerag.jsdict import AttrDict
 from edgerag.tokens import BASE_TOKENS, estimate_tokens
 
-from edgerag_local.errors import AiError
+from edgerag_local.ai.errors import AiError
 from edgerag_local.sdk import ReadableStream
 
 from .schema import check_bool, check_enum, check_int, check_string, invalid, json_type, require_object

@@ -1,7 +1,7 @@
 """D1's HTTP SQL endpoints (``POST /d1/database/{id}/query`` and ``.../raw``) over the local D1 engine.
 
 D1 is SQLite, and the emulator runs the SQL for real through the same engine the local D1 binding
-uses (:class:`edgerag_local.d1_engine.D1Engine`): D1's authorizer (no ``BEGIN``/``COMMIT``, allow-listed
+uses (:class:`edgerag_local.d1.engine.D1Engine`): D1's authorizer (no ``BEGIN``/``COMMIT``, allow-listed
 PRAGMAs), its limits, foreign keys on, and D1's error texts. That is what makes
 ``wrangler d1 migrations apply --remote`` and the ``d1_migrations`` bookkeeping genuine here.
 
@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from edgerag_local.d1_engine import D1Engine, QueryError
-from edgerag_local.d1_sql import split_statements
+from edgerag_local.d1.engine import D1Engine, QueryError
+from edgerag_local.d1.sql import split_statements
 
 from .http import ApiError
 

@@ -17,7 +17,7 @@ import copy
 import threading
 from typing import Any
 
-from edgerag_local.d1_sql import split_statements
+from edgerag_local.d1.sql import split_statements
 
 from .scripts import active_version, deploy_version, new_version
 from .state import ApiState

@@ -27,8 +27,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from edgerag_local.d1_engine import D1Engine
-from edgerag_local.d1_limits import D1Limits
+from edgerag_local.d1.engine import D1Engine
+from edgerag_local.d1.limits import D1Limits
 
 from .http import ApiError, ApiRequest
 
