@@ -1,6 +1,6 @@
 -- 0001_initial: tenants, API keys, documents, chunks with their FTS5 keyword index, usage events.
 --
--- Applied remotely by `wrangler d1 migrations apply` and locally by edgerag_local.d1.migrations, both
+-- Applied remotely by `wrangler d1 migrations apply` and locally by edgerag_local.migrations, both
 -- recording the file name in d1_migrations. Never edit this file once deployed: add 0002_*.sql.
 --
 -- Conventions (every later migration keeps them):
