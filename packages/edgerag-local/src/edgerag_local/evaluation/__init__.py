@@ -5,12 +5,12 @@
     evaluate(run, qrels)  # {"ndcg@10": ..., "recall@100": ...}
 
 The metrics follow trec_eval/pytrec_eval, which BEIR uses, so numbers compare with published ones.
-To add a metric: a pure function over (ranked ids, relevance grades) in ``metrics.py``, then a key in
-:func:`evaluate`.
+They are the shared core's (:mod:`edgerag.evaluation.metrics`), the same code ``POST /v1/evaluations``
+runs; add a metric there.
 """
 
 from edgerag_local.evaluation.beir import BeirDataset, BeirDocument, BeirFormatError, load_beir
-from edgerag_local.evaluation.metrics import Qrels, Run, evaluate, ndcg_at_k, recall_at_k
+from edgerag_local.evaluation.metrics import Qrels, Run, evaluate, mrr_at_k, ndcg_at_k, recall_at_k
 
 __all__ = [
     "BeirDataset",
@@ -20,6 +20,7 @@ __all__ = [
     "Run",
     "evaluate",
     "load_beir",
+    "mrr_at_k",
     "ndcg_at_k",
     "recall_at_k",
 ]
