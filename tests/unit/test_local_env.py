@@ -33,6 +33,7 @@ def test_dedalus_env_has_only_its_bindings_and_vars(pool: ResourcePool) -> None:
         "EMBEDDING_MODEL",
         "FILES",
         "INGEST_QUEUE",
+        "METRICS",
         "MODELS_CONFIG",
         "PROVIDER_MAX_RETRIES",
         "PROVIDER_TIMEOUT_S",

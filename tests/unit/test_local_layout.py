@@ -15,7 +15,7 @@ import edgerag_local
 import pytest
 
 PACKAGE = Path(edgerag_local.__file__).parent
-BINDINGS = {"d1", "kv", "r2", "vectorize", "queues", "ai", "service", "ratelimit"}
+BINDINGS = {"d1", "kv", "r2", "vectorize", "queues", "ai", "service", "ratelimit", "analytics"}
 # What each subpackage may import from inside edgerag_local (besides itself).
 ALLOWED = {
     "core": set(),

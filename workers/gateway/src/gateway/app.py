@@ -14,6 +14,7 @@ from pydantic import BaseModel
 
 from gateway.deps import get_env
 from gateway.errors import install_problem_handlers
+from gateway.observe import ObservabilityMiddleware
 from gateway.openapi import install_docs, install_problem_schema
 from gateway.routes import admin, documents, keys, openai_compat, search, usage
 from gateway.routes.answer import router as answer_router
@@ -48,6 +49,7 @@ def build_app() -> FastAPI:
     )
     install_problem_handlers(app)
     install_docs(app)
+    app.add_middleware(ObservabilityMiddleware)
 
     @app.get("/health", tags=["health"])
     async def health(env: Any = Depends(get_env)) -> Health:

@@ -103,6 +103,14 @@ class RateLimitBinding:
 
 
 @dataclass(frozen=True)
+class AnalyticsBinding:
+    """``[[analytics_engine_datasets]]``: ``dataset`` defaults to the binding's name, as wrangler's."""
+
+    binding: str
+    dataset: str
+
+
+@dataclass(frozen=True)
 class WorkerConfig:
     """One worker as its wrangler config (and optional environment) describes it."""
 
@@ -121,6 +129,7 @@ class WorkerConfig:
     consumers: tuple[QueueConsumer, ...] = ()
     services: tuple[ServiceBinding, ...] = ()
     ratelimits: tuple[RateLimitBinding, ...] = ()
+    analytics: tuple[AnalyticsBinding, ...] = ()
     crons: tuple[str, ...] = ()  # [triggers] crons, validated (edgerag_local.runtime.cron)
 
     @property
@@ -132,6 +141,7 @@ class WorkerConfig:
         names += [b.binding for b in self.vectorize] + [p.binding for p in self.producers]
         names += [s.binding for s in self.services]
         names += [r.name for r in self.ratelimits]
+        names += [a.binding for a in self.analytics]
         if self.ai is not None:
             names.append(self.ai.binding)
         return names
@@ -256,7 +266,15 @@ def _parse_bindings(section: Mapping[str, Any], path: Path) -> dict[str, Any]:
                 period=_require(simple, "period", int, path, "ratelimits.simple"),
             )
         )
+    analytics = tuple(
+        AnalyticsBinding(
+            binding=req(t, "binding", "analytics_engine_datasets"),
+            dataset=str(t.get("dataset") or t["binding"]),
+        )
+        for t in tables("analytics_engine_datasets")
+    )
     return {
+        "analytics": analytics,
         "d1": d1,
         "kv": kv,
         "r2": r2,

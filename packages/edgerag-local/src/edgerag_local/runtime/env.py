@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from edgerag_local.ai import LocalAi
+from edgerag_local.analytics import AnalyticsStore, LocalAnalyticsEngineDataset, MetricsAggregator
 from edgerag_local.d1 import LocalD1Database
 from edgerag_local.kv import LocalKVNamespace
 from edgerag_local.queues import LocalQueueBroker
@@ -72,6 +73,9 @@ class ResourcePool:
     _broker: LocalQueueBroker | None = None
     _ratelimits: dict[str, LocalRateLimit] = field(default_factory=dict)
     _rate_namespaces: dict[str, RateLimitNamespace] = field(default_factory=dict)
+    _analytics: dict[str, AnalyticsStore] = field(default_factory=dict)
+    # Every dataset's points, folded into the counters GET /metrics serves (edgerag_local.analytics).
+    metrics: MetricsAggregator = field(default_factory=MetricsAggregator)
 
     def _clock_kwargs(self) -> dict[str, Any]:
         return {} if self.clock is None else {"clock": self.clock}
@@ -124,6 +128,14 @@ class ResourcePool:
             self._ratelimits[key] = LocalRateLimit(limit, period, namespace=namespace, **self._clock_kwargs())
         return self._ratelimits[key]
 
+    def analytics(self, dataset: str) -> AnalyticsStore:
+        # Workers bound to one dataset share its store, as they share the dataset at the edge.
+        if dataset not in self._analytics:
+            store = AnalyticsStore(dataset, clock=self.clock)
+            store.subscribe(self.metrics.add)
+            self._analytics[dataset] = store
+        return self._analytics[dataset]
+
     def close(self) -> None:
         for group in (self._d1, self._kv, self._r2, self._vectorize):
             for resource in group.values():
@@ -163,6 +175,8 @@ def build_env(
         )
     for rl in config.ratelimits:
         values[rl.name] = pool.ratelimit(rl.namespace_id, rl.limit, rl.period)
+    for dataset in config.analytics:
+        values[dataset.binding] = LocalAnalyticsEngineDataset(pool.analytics(dataset.dataset))
     duplicates = [n for n in config.binding_names() if n in config.vars]
     if duplicates:
         raise ValueError(f"{config.path}: names bound twice (binding and var): {duplicates}")

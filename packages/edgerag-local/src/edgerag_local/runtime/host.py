@@ -14,7 +14,9 @@ on the caller's loop, so tests decide exactly when ingestion happens. Cron trigg
 :meth:`LocalStack.start` runs a :class:`~edgerag_local.runtime.cron.CronScheduler` on the serving loop, and
 :meth:`LocalStack.run_scheduled` fires a tick on the caller's loop, at the time the test says.
 Whatever a worker's ``fetch`` does, the host answers HTTP with the worker's response or an
-``application/problem+json`` 500.
+``application/problem+json`` 500. ``GET /metrics`` is the host's own: the workers' Analytics Engine
+points as Prometheus counters plus queue depth and documents by status read at scrape time
+(:meth:`LocalStack.metrics_text`).
 """
 
 from __future__ import annotations
@@ -33,7 +35,10 @@ from types import ModuleType
 from typing import Any
 from urllib.parse import quote, urlsplit
 
+from edgerag.observability.gauges import document_counts
+
 from edgerag_local import sdk
+from edgerag_local.analytics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from edgerag_local.d1.migrations import apply_migrations
 from edgerag_local.queues import ConsumerSettings, QueueDispatcher
 from edgerag_local.runtime.config import WorkerConfig, load_worker_config
@@ -43,10 +48,12 @@ from edgerag_local.runtime.env import LocalEnv, ResourcePool, build_env
 from edgerag_local.runtime.state import StateDir
 from edgerag_local.vectorize import VectorizeIndexConfig
 
-__all__ = ["WORKER_ORDER", "LocalStack", "WorkerRuntime"]
+__all__ = ["METRICS_PATH", "WORKER_ORDER", "LocalStack", "WorkerRuntime"]
 
 log = logging.getLogger("edgerag.host")
 
+# The host's own route: the workers' metrics in Prometheus text (edgerag_local.analytics.prometheus).
+METRICS_PATH = "/metrics"
 # Service-binding targets first: the order wrangler dev and deploy need.
 WORKER_ORDER = ("ingest", "dedalus", "gateway")
 
@@ -254,6 +261,30 @@ class LocalStack:
     def close(self) -> None:
         self.pool.close()
 
+    async def metrics_text(self) -> bytes:
+        """The Prometheus text of ``GET /metrics``: every worker's data points (counted as written)
+        plus, read now, each queue's depth (the broker) and documents by status (D1)."""
+        queues = {p.queue for r in self.workers.values() for p in r.config.producers}
+        queues |= {c.queue for r in self.workers.values() for c in r.config.consumers}
+        depth = {q: int(self.pool.broker().metrics(q)["backlogCount"]) for q in sorted(queues)}
+        documents: dict[tuple[str, str], int] = {}
+        for database_id in sorted({d.database_id for r in self.workers.values() for d in r.config.d1}):
+            try:
+                db: Any = self.pool.d1(database_id)  # the emulator implements the D1Database port
+                documents.update(await document_counts(db))
+            except Exception:  # a database without the documents table: nothing to count there
+                log.warning("documents by status could not be read from D1 %s", database_id, exc_info=True)
+        return self.pool.metrics.render(queue_depth=depth, documents=documents)
+
+    async def _send_metrics(self, send: Callable[..., Any], *, head: bool) -> None:
+        body = await self.metrics_text()
+        headers = [
+            (b"content-type", METRICS_CONTENT_TYPE.encode()),
+            (b"content-length", str(len(body)).encode()),
+        ]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": b"" if head else body})
+
     def asgi(self, worker: str = "gateway") -> Callable[..., Any]:
         """An ASGI app that serves ``worker``'s fetch handler through its entry module."""
         runtime = self.workers[worker]
@@ -265,6 +296,9 @@ class LocalStack:
                 await send({"type": "lifespan.shutdown.complete"})
                 return
             if scope["type"] != "http":
+                return
+            if scope.get("path") == METRICS_PATH and scope.get("method") in ("GET", "HEAD"):
+                await self._send_metrics(send, head=scope["method"] == "HEAD")
                 return
             chunks = []
             while True:
