@@ -315,7 +315,9 @@ async def test_a_deleted_document_stops_its_run(
     with pytest.raises(IsolateKilled):
         await sliced.ingest()
     monkeypatch.undo()
+    assert await vector_count(sliced, doc, 4 * SLICE) == SLICE  # the first slice's vectors
     assert (await acme.client.delete(f"/v1/documents/{doc}")).status_code == 204
+    assert await vector_count(sliced, doc, 4 * SLICE) == 0  # the delete knew the run's mark
     sliced.clock.advance(60)
     await sliced.ingest()
     db = env.DB
@@ -323,6 +325,31 @@ async def test_a_deleted_document_stops_its_run(
     assert (
         await db.prepare("SELECT COUNT(*) AS n FROM chunks WHERE document_id = ?1").bind(doc).first("n") == 0
     )
+    assert await vector_count(sliced, doc, 4 * SLICE) == 0
+
+
+async def test_a_delete_during_a_slice_leaves_none_of_its_vectors(
+    sliced: StackHarness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    acme = await sliced.tenant("acme")
+    name, data, content_type = FILES["csv"]
+    doc = await upload(acme, name, data, content_type)
+    env = ingest_env(sliced)
+    upsert = env.VECTORS.upsert
+    calls = 0
+
+    async def delete_before_the_second_upsert(records: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        if calls == 2:  # the delete removes what exists; slice 2's vectors are written after it
+            assert (await acme.client.delete(f"/v1/documents/{doc}")).status_code == 204
+        return await upsert(records)
+
+    monkeypatch.setattr(env.VECTORS, "upsert", delete_before_the_second_upsert)
+    await sliced.ingest()
+    assert calls == 2  # the run stopped at the slice whose batch found the document gone
+    assert await vector_count(sliced, doc, 4 * SLICE) == 0
+    assert await env.DB.prepare("SELECT COUNT(*) AS n FROM staged_chunks").first("n") == 0
 
 
 async def test_a_100000_row_csv_ingests_at_the_deployed_settings(harness: StackHarness) -> None:

@@ -162,7 +162,7 @@ async def ingest_document(env: Any, settings: IngestSettings, message: IngestMes
             json.dumps(progress.timings, separators=(",", ":")),
         )
         if not won:
-            return IngestOutcome(document.id, "superseded", cursor.seq)
+            return await _lost(env, message, cursor.seq, end)
         # An older version (or an abandoned run) may have written more vectors: drop the surplus.
         surplus = [
             chunk_id(document.id, seq) for seq in range(end, max(document.chunk_count, cursor.vectors))
@@ -174,11 +174,23 @@ async def ingest_document(env: Any, settings: IngestSettings, message: IngestMes
         planned.resume, vectors=cursor.vectors, slices=cursor.slices + 1, timings=dict(progress.timings)
     )
     if not await staging.commit(message.tenant_id, document.id, cursor.dump(), following.dump(), chunks):
-        return IngestOutcome(document.id, "superseded", cursor.seq)
+        return await _lost(env, message, cursor.seq, end)
     # The rest is a new message (the same one: the state is in D1). Lost if this fails: the message
     # is then retried, and its redelivery resumes from the cursor just committed.
     await env.INGEST_QUEUE.send(message.to_body(), contentType="json")
     return IngestOutcome(document.id, "continued", end)
+
+
+async def _lost(env: Any, message: IngestMessage, first: int, end: int) -> IngestOutcome:
+    """The slice's batch found another cursor: a duplicate delivery committed it (nothing to do), or
+    the document was deleted meanwhile, after its delete removed the vectors it knew of: this
+    slice's own vectors, written since, are deleted here so that none is orphaned."""
+    if await DocumentStore(env.DB).find(message.tenant_id, message.document_id) is None:
+        ids = [chunk_id(message.document_id, seq) for seq in range(first, end)]
+        for start in range(0, len(ids), _DELETE_BATCH):
+            await env.VECTORS.deleteByIds(ids[start : start + _DELETE_BATCH])
+        return IngestOutcome(message.document_id, "deleted", 0)
+    return IngestOutcome(message.document_id, "superseded", first)
 
 
 async def _cursor(
@@ -334,9 +346,7 @@ async def discard_document_index(env: Any, tenant_id: str, document_id: str, rea
     if document is None:
         return
     known: set[str] = set(await store.chunk_ids(tenant_id, document_id))
-    cursor = Cursor.load(document.ingest_cursor)
-    reach = max(document.chunk_count, cursor.vectors if cursor is not None else 0)
-    known.update(chunk_id(document_id, seq) for seq in range(reach))
+    known.update(chunk_id(document_id, seq) for seq in range(document.vector_reach))
     ids = sorted(known)
     for start in range(0, len(ids), _DELETE_BATCH):
         await env.VECTORS.deleteByIds(ids[start : start + _DELETE_BATCH])

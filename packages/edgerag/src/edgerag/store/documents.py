@@ -52,6 +52,18 @@ class DocumentRecord:
     # migrations/0013: the progress marker of the ingestion run in flight (JSON; ingest/cursor.py)
     ingest_cursor: str | None = None
 
+    @property
+    def vector_reach(self) -> int:
+        """One past the highest chunk seq that may have a vector: the ready chunks, or further what a
+        run in flight may have written (its cursor's ``vectors``). Deleting ids below it removes them all."""
+        reach = self.chunk_count
+        if self.ingest_cursor:
+            try:
+                reach = max(reach, int(json.loads(self.ingest_cursor).get("vectors", 0)))
+            except (ValueError, TypeError, AttributeError):
+                pass  # unreadable: the chunk count is all that is known
+        return reach
+
     def to_public(self) -> dict[str, Any]:
         """The API representation (no storage keys)."""
         return {

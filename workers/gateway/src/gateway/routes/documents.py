@@ -244,7 +244,8 @@ async def delete_document(
     store = DocumentStore(env.DB)
     record = await store.get(principal.tenant_id, document_id)
     ids: set[str] = set(await store.chunk_ids(principal.tenant_id, document_id))
-    ids.update(chunk_id(document_id, seq) for seq in range(record.chunk_count))
+    # vector_reach covers what a sliced ingestion in flight has written too (its cursor's mark).
+    ids.update(chunk_id(document_id, seq) for seq in range(record.vector_reach))
     ordered = sorted(ids)
     for start in range(0, len(ordered), 1000):
         await env.VECTORS.deleteByIds(ordered[start : start + 1000])
