@@ -2,9 +2,11 @@
 
 - :class:`LocalAi` — the ``env.AI`` binding (``await ai.run(model, inputs)``, ``await ai.models()``).
 - :class:`ModelRegistry` / :func:`default_registry` — which ids are served and by what.
-- :class:`EmbeddingModel` — bge-shaped embeddings from WordLlama (local stand-ins for the bge ids,
-  mapped isometrically to their dimensions; see :mod:`.embeddings`).
-- :class:`Reranker` — a cosine stand-in for ``@cf/baai/bge-reranker-base``.
+- :class:`EmbeddingModel` — bge-shaped embeddings from bge-small-en-v1.5 (int8 ONNX, the default) or
+  WordLlama (``EDGERAG_LOCAL_EMBEDDINGS=wordllama``), mapped isometrically to each id's dimensions; see
+  :mod:`.embeddings` and :mod:`.bert_onnx`.
+- :class:`CrossEncoderReranker` — ms-marco-MiniLM-L-12-v2 for ``@cf/baai/bge-reranker-base`` (default);
+  :class:`Reranker` — the cosine stand-in (``EDGERAG_LOCAL_RERANKER=cosine``).
 - :class:`ExtractiveResponder` — the text-generation stand-in (quotes its prompt's sources; not an LLM)
   behind the configured ``@cf/...`` chat ids and ``@local/extractive-responder``.
 - :func:`count_tokens` — the token count the local input limit uses, for chunker tests.
@@ -16,6 +18,7 @@ in :func:`default_registry`.
 
 from __future__ import annotations
 
+from .bert_onnx import BertEncoder, CrossEncoderOnnx, load_bge_small, load_msmarco_cross_encoder
 from .binding import LocalAi
 from .embeddings import POOLINGS, AiLimits, EmbeddingModel, isometry
 from .registry import (
@@ -23,6 +26,8 @@ from .registry import (
     BGE_LARGE,
     BGE_RERANKER,
     BGE_SMALL,
+    EMBEDDINGS,
+    RERANKERS,
     WORDLLAMA,
     AiModel,
     ModelInfo,
@@ -30,7 +35,7 @@ from .registry import (
     count_tokens,
     default_registry,
 )
-from .reranker import Reranker
+from .reranker import CrossEncoderReranker, Reranker
 from .textgen import (
     CONTEXT_WINDOWS,
     EXTRACTIVE_RESPONDER,
@@ -47,14 +52,19 @@ __all__ = [
     "BGE_RERANKER",
     "BGE_SMALL",
     "CONTEXT_WINDOWS",
+    "EMBEDDINGS",
     "EXTRACTIVE_RESPONDER",
     "LLAMA_31_8B",
     "LLAMA_33_70B",
     "MISTRAL_7B",
     "POOLINGS",
+    "RERANKERS",
     "WORDLLAMA",
     "AiLimits",
     "AiModel",
+    "BertEncoder",
+    "CrossEncoderOnnx",
+    "CrossEncoderReranker",
     "EmbeddingModel",
     "ExtractiveResponder",
     "LocalAi",
@@ -66,5 +76,7 @@ __all__ = [
     "count_tokens",
     "default_registry",
     "isometry",
+    "load_bge_small",
+    "load_msmarco_cross_encoder",
     "load_wordllama",
 ]

@@ -11,12 +11,17 @@ are accepted and ignored, since there is no AI Gateway locally; anything else (`
 
 ``await ai.models()`` answers like the binding's model search with the locally served models only.
 
-The models are synchronous CPU work (tokenisation and numpy on small batches) and run inline: a call
-for 100 texts takes milliseconds, and running inline keeps results and timings deterministic.
+The models are synchronous CPU work. The static ones (WordLlama, the extractive responder) run inline:
+a call for 100 texts takes milliseconds, and running inline keeps timings deterministic. A model that
+sets ``offload = True`` (the ONNX transformers of :mod:`.bert_onnx`: a call for 50 chunks takes tens of
+seconds on two cores) runs in a worker thread (``asyncio.to_thread``; onnxruntime releases the GIL), so
+the host's event loop keeps serving HTTP and queues while it computes, as the remote service would. The
+result is the same either way: each output is a function of its inputs alone.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from typing import Any
 
@@ -46,6 +51,8 @@ class LocalAi:
     ) -> Any:
         merge_options(options, kwargs, allowed=_RUN_OPTIONS, where="Ai.run")
         impl = self.registry.get(model)
+        if getattr(impl, "offload", False):
+            return await asyncio.to_thread(impl.run, inputs)
         return impl.run(inputs)
 
     async def models(self, params: Mapping[str, Any] | None = None) -> list[AttrDict]:

