@@ -342,7 +342,9 @@ async function answer(isolate, method, urlPath, { headers = {}, json, body } = {
   };
 }
 
-async function collectDeliveries(mf, want, { attempts = 100 } = {}) {
+// Miniflare delivers within its batch timeout (0 s here); the bound only stops a lost message from
+// hanging the run (30 s of polling), it is not a speed expectation.
+async function collectDeliveries(mf, want, { attempts = 600 } = {}) {
   const got = [];
   for (let i = 0; i < attempts && got.length < want; i++) {
     got.push(...(await (await mf.dispatchFetch("http://collector.internal/")).json()));
