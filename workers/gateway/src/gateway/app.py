@@ -19,6 +19,7 @@ from gateway.openapi import install_docs, install_problem_schema
 from gateway.routes import admin, documents, keys, openai_compat, search, usage
 from gateway.routes.answer import router as answer_router
 from gateway.routes.chat import router as chat_router
+from gateway.routes.evaluations import router as evaluations_router
 from gateway.routes.safety import router as safety_router
 from gateway.routes.uploads import router as uploads_router
 from gateway.routes.users import router as users_router
@@ -67,6 +68,7 @@ def build_app() -> FastAPI:
     app.include_router(users_router)
     app.include_router(answer_router)
     app.include_router(safety_router)
+    app.include_router(evaluations_router)
     install_problem_schema(app)
     return app
 
