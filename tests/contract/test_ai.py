@@ -1,6 +1,7 @@
 """Contract suite for the Workers AI binding (edgerag.ports.Ai).
 
-Runs against every backend in ``BACKENDS``. Locally that is :class:`edgerag_local.ai.LocalAi`, whose
+Runs against every backend in ``LOCAL_BACKENDS`` (Miniflare has no local Workers AI). Locally that is
+:class:`edgerag_local.ai.LocalAi`, whose
 embedding models are WordLlama (packaged in its wheel) behind the bge ids, mapped isometrically to their
 dimensions. Inside workerd the same calls would go to a test worker whose ``AI`` binding is real, driven
 over RPC (``await env.AI_PROBE.run(model, inputs)``); the shape, normalisation, batch-limit, validation,
@@ -49,7 +50,7 @@ from edgerag_local.ai import (
 )
 from edgerag_local.ai.errors import AiError
 
-from tests.contract.conftest import BACKENDS
+from tests.contract.conftest import LOCAL_BACKENDS
 
 BGE_DIMS = {BGE_SMALL: 384, BGE_BASE: 768, BGE_LARGE: 1024}
 EMBEDDING_DIMS = {**BGE_DIMS, WORDLLAMA: 256}
@@ -68,7 +69,7 @@ SENTENCES = [
 ]
 
 
-@pytest.fixture(params=BACKENDS)
+@pytest.fixture(params=LOCAL_BACKENDS)
 def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 

@@ -1,6 +1,6 @@
 """Contract suite for the Vectorize V2 binding (edgerag.ports.VectorizeIndex).
 
-Runs against every backend in ``BACKENDS``. Locally that is
+Runs against every backend in ``LOCAL_BACKENDS`` (Miniflare has no local Vectorize). Locally that is
 :class:`edgerag_local.vectorize.LocalVectorizeIndex` on ``tmp_path`` with an injected clock and
 counter-based mutation ids. Inside workerd the same assertions would run in a test worker whose
 Vectorize bindings are real indexes created beforehand, one per config used here (``contract``,
@@ -37,7 +37,7 @@ from edgerag_local.vectorize import (
 )
 from edgerag_local.vectorize.errors import VectorizeError
 
-from tests.contract.conftest import BACKENDS
+from tests.contract.conftest import LOCAL_BACKENDS
 
 NOW = 1_700_000_000.0
 DIMS = 4
@@ -86,7 +86,7 @@ class Harness:
         return self.open(config or index.config)
 
 
-@pytest.fixture(params=BACKENDS)
+@pytest.fixture(params=LOCAL_BACKENDS)
 def h(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Harness]:
     assert request.param == "local", "only the local backend can run on this machine"
     harness = Harness(request.param, tmp_path)

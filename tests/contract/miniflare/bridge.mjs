@@ -1,5 +1,5 @@
-// Loopback JSON bridge from the Python contract suites to Miniflare's real D1, KV, R2, Queues and
-// rate-limit bindings (workerd underneath, as `wrangler dev` runs them).
+// Loopback JSON bridge from the Python contract suites to Miniflare's real D1, KV, R2 and Queue
+// bindings (workerd underneath, as `wrangler dev` runs them).
 //
 //   node bridge.mjs <state-dir> [<JSON {queues: {name: consumer options}, pools: {DB: n, KV: n, R2: n}}>]
 //
@@ -111,11 +111,6 @@ function options() {
         d1Databases: pool("DB", "contract-d1"),
         kvNamespaces: pool("KV", "contract-kv"),
         r2Buckets: pool("R2", "contract-r2"),
-        ratelimits: {
-          RL_3_10: { simple: { limit: 3, period: 10 } },
-          RL_1_10: { simple: { limit: 1, period: 10 } },
-          RL_2_60: { simple: { limit: 2, period: 60 } },
-        },
         queueProducers: producers,
         queueConsumers: consumers,
         serviceBindings: {

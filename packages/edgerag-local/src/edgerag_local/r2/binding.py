@@ -13,9 +13,11 @@ as a dict; a failed precondition stores nothing and returns ``None``), ``storage
 ``limit``, ``cursor``, ``delimiter``, ``startAfter``, ``include``. Not emulated: ``onlyIf`` on ``get``,
 Headers objects in place of dicts, SSE-C keys, multipart uploads.
 
-Values: ``str`` (UTF-8), any bytes-like object, ``None`` (an empty object), or an async iterable of
-``bytes`` standing in for a ReadableStream (at the edge that must be a real stream of known length,
-such as a request body or another object's ``body``).
+Values: ``str`` (UTF-8), any bytes-like object, ``None`` (an empty object), or another object's
+``body`` (a stream of known length). Any other async iterable stands for a ReadableStream of unknown
+length, which workerd refuses ("Provided readable stream must have a known length ..."), and so does
+the emulator; other values are the TypeError workerd raises for them. Both were found by running this
+suite against Miniflare (``tests/contract``, backend ``miniflare``).
 
 Storage: a folder per bucket (see :mod:`edgerag_local.r2.store`): ``objects.sqlite`` for metadata
 and one file per blob; a reader never sees a half-written object. A ``get`` reads the requested
@@ -40,7 +42,7 @@ from edgerag.jsdict import AttrDict
 from edgerag_local.core.bodies import put_body_bytes
 from edgerag_local.core.cursors import cursor_key, make_cursor
 from edgerag_local.core.options import merge_options
-from edgerag_local.r2.object import R2Checksums, R2Object, R2ObjectBody
+from edgerag_local.r2.object import R2Body, R2Checksums, R2Object, R2ObjectBody
 from edgerag_local.r2.store import R2Store, StoredObject
 from edgerag_local.r2.validate import (
     ENTITY_TOO_LARGE,
@@ -66,7 +68,12 @@ _PUT_OPTIONS = ("httpMetadata", "customMetadata", "onlyIf", "storageClass", *HAS
 _STORAGE_CLASSES = ("Standard", "InfrequentAccess")
 _INCLUDE = ("httpMetadata", "customMetadata")
 _VALUE_TYPE_ERROR = (
-    "R2 put() accepts only strings, ArrayBuffers, ArrayBufferViews, ReadableStreams, Blobs or null as values."
+    "Failed to execute 'put' on 'R2Bucket': parameter 2 is not of type "
+    "'ReadableStream or ArrayBuffer or ArrayBufferView or string or Blob'."
+)
+_UNKNOWN_LENGTH = (
+    "Provided readable stream must have a known length (request/response body or readable half of "
+    "FixedLengthStream)"
 )
 
 
@@ -334,6 +341,10 @@ class LocalR2Bucket:
 async def _value_bytes(value: Any) -> bytes:
     if value is None:
         return b""  # R2 (unlike KV) accepts null: an empty object
+    if isinstance(value, R2Body):
+        return value.take()  # another object's body: a stream whose length is known
+    if isinstance(value, AsyncIterable):
+        raise TypeError(_UNKNOWN_LENGTH)
     return await put_body_bytes(value, _VALUE_TYPE_ERROR)
 
 
