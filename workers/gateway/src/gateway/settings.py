@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from edgerag.retrieval.rerank import DEFAULT_RERANK_MODEL, DEFAULT_RERANK_TIMEOUT_MS, rerank_top_n
 from edgerag.settings import non_negative_float, positive_int, var
 
 __all__ = ["GatewaySettings"]
@@ -17,6 +18,12 @@ class GatewaySettings:
     keyword_weight: float = var("FUSION_KEYWORD_WEIGHT", non_negative_float, 1.0)
     vector_weight: float = var("FUSION_VECTOR_WEIGHT", non_negative_float, 0.2)
     rrf_k: int = var("FUSION_RRF_K", positive_int, 10)
+    # Rerank of the fused candidates (edgerag.retrieval.rerank): the tenant's default pool size for
+    # /v1/search (0: off unless a request asks), the model and the time it gets before the fused order
+    # is kept. Set per tenant in the tenant file's vars.
+    rerank_model: str = var("RERANK_MODEL", str, DEFAULT_RERANK_MODEL)
+    rerank_top_n: int = var("RERANK_TOP_N", rerank_top_n, 0)
+    rerank_timeout_ms: int = var("RERANK_TIMEOUT_MS", positive_int, DEFAULT_RERANK_TIMEOUT_MS)
     # The RATE_LIMITER binding's simple.period (it does not tell), for Retry-After (gateway.ratelimit).
     rate_limit_period: int = var("RATE_LIMIT_PERIOD", positive_int, 60)
     # The operator secret guarding /v1/admin (wrangler secret put ADMIN_TOKEN); empty disables admin.

@@ -19,7 +19,9 @@ from edgerag.cache import RESULT_TTL_S, CachedEmbedder, TenantCache, read_genera
 from edgerag.counters import UsageCounters
 from edgerag.embedding import Embedder
 from edgerag.filters import parse_filter
-from edgerag.retrieval.hybrid import SearchRequest, hybrid_search
+from edgerag.retrieval.fts_query import QuerySyntax
+from edgerag.retrieval.hybrid import SearchRequest, SearchResult, hybrid_search
+from edgerag.retrieval.rerank import MAX_RERANK_TOP_N, Reranker
 from edgerag.store.tenants import Principal
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -32,6 +34,9 @@ from gateway.settings import GatewaySettings
 router = APIRouter(prefix="/v1", tags=["search"])
 
 MAX_QUERY_CHARS = 2000
+# The pool a request's {"rerank": {}} gets when the tenant has no RERANK_TOP_N of its own.
+REQUEST_RERANK_TOP_N = 20
+MAX_RERANK_TIMEOUT_MS = 5000
 # A query must contain a letter or digit (in any script): Python's \w minus "_" is str.isalnum. The
 # same pattern is published in the schema, so generated clients and schemathesis know the rule.
 _SEARCHABLE = r"[^\W_]"
@@ -60,6 +65,27 @@ class SearchFilters(BaseModel):
     title: Any = Field(default=None, description="built-in: the document's title")
 
 
+class RerankOptions(BaseModel):
+    """Rerank the best fused candidates with a cross-encoder (Workers AI ``@cf/baai/bge-reranker-base``)."""
+
+    model_config = ConfigDict(extra="forbid")
+    top_n: int | None = Field(
+        None,
+        ge=0,
+        le=MAX_RERANK_TOP_N,
+        description="How many of the best fused candidates to rerank (0: no rerank). Default: the "
+        f"tenant's RERANK_TOP_N, or {REQUEST_RERANK_TOP_N} when the tenant has none. Results past top_n "
+        "follow the reranked ones in fused order.",
+    )
+    timeout_ms: int | None = Field(
+        None,
+        ge=1,
+        le=MAX_RERANK_TIMEOUT_MS,
+        description="How long the reranker may take before the fused order is kept "
+        "(default: the tenant's RERANK_TIMEOUT_MS, 1000)",
+    )
+
+
 class SearchBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
     query: str = Field(
@@ -72,6 +98,30 @@ class SearchBody(BaseModel):
     )
     mode: Literal["hybrid", "keyword", "vector"] = "hybrid"
     filters: SearchFilters | None = None
+    syntax: QuerySyntax = Field(
+        "plain",
+        description='"plain": every character is text. "operators": "exact phrase" and +term must '
+        'appear, -term / -"phrase" must not (in every result, whichever retriever found it); a query '
+        "of exclusions only finds nothing.",
+    )
+    rerank: RerankOptions | None = Field(
+        None,
+        description="Rerank options; omitted: the tenant's default (RERANK_TOP_N, usually off). A "
+        'timeout or model error keeps the fused order and says so in the response\'s "rerank".',
+    )
+    min_score: float | None = Field(
+        None,
+        ge=0,
+        allow_inf_nan=False,
+        description="Drop results whose fused score is below this (fused scores are rank-based: "
+        "weight / (FUSION_RRF_K + rank) summed over the retrievers)",
+    )
+    min_rerank_score: float | None = Field(
+        None,
+        allow_inf_nan=False,
+        description="When the results were reranked: drop those whose rerank_score is below this "
+        "(and the un-reranked ones past top_n). Not applied when the rerank fell back.",
+    )
 
     @field_validator("query")
     @classmethod
@@ -116,13 +166,32 @@ class SearchResultItem(BaseModel):
     provenance: Provenance = Field(
         default_factory=lambda: Provenance(), description="where the chunk came from"
     )
+    rerank_score: float | None = Field(
+        default=None, description="the reranker's relevance score (higher is better); null: not reranked"
+    )
+
+
+class RerankInfo(BaseModel):
+    """What the rerank stage did (present when a rerank was asked for)."""
+
+    applied: bool = Field(description="false: the results are in fused order")
+    reason: Literal["timeout", "model_error", "no_candidates"] | None = Field(
+        default=None, description="why the rerank was not applied; null when it was"
+    )
+    model: str
+    top_n: int = Field(description="the pool size asked for")
+    candidates: int = Field(description="candidates sent to the reranker")
+    ms: float = Field(description="time spent in the rerank stage")
 
 
 class SearchResponse(BaseModel):
     query: str
     mode: Literal["hybrid", "keyword", "vector"]
     results: list[SearchResultItem]
-    timings_ms: dict[str, float] = Field(description="keyword_ms, embed_ms, vector_ms, fusion_ms, total_ms")
+    timings_ms: dict[str, float] = Field(
+        description="keyword_ms, embed_ms, vector_ms, fusion_ms, resolve_ms, rerank_ms, total_ms"
+    )
+    rerank: RerankInfo | None = Field(default=None, description="null: no rerank was asked for")
     cached: bool = Field(
         default=False,
         description="true when the results came from the tenant's search cache (timings: total_ms)",
@@ -156,7 +225,12 @@ async def search(
         mode=body.mode,
         document_ids=tuple(document_ids or ()),
         filter=doc_filter,
+        syntax=body.syntax,
+        rerank_top_n=_rerank_top_n(body.rerank, settings),
+        min_score=body.min_score,
+        min_rerank_score=body.min_rerank_score,
     )
+    timeout_ms = (body.rerank and body.rerank.timeout_ms) or settings.rerank_timeout_ms
     weights = {"keyword": settings.keyword_weight, "vector": settings.vector_weight}
     began = time.perf_counter()
     cache = TenantCache(env.CACHE, principal.tenant_id, counters)
@@ -170,17 +244,28 @@ async def search(
         "model": settings.embedding_model,
         "weights": weights,
         "rrf_k": settings.rrf_k,
+        "syntax": request.syntax,
+        "rerank": [request.rerank_top_n, settings.rerank_model] if request.rerank_top_n else None,
+        "min_score": request.min_score,
+        "min_rerank_score": request.min_rerank_score,
     }
     if generation is not None:
-        hit = await cache.get_json("search", generation, key)
-        results = _cached_results(hit)
-        if results is not None:
+        cached = _cached_results(await cache.get_json("search", generation, key))
+        if cached is not None:
             total = round((time.perf_counter() - began) * 1000, 2)
             return SearchResponse(
-                query=body.query, mode=body.mode, results=results, timings_ms={"total_ms": total}, cached=True
+                query=body.query,
+                mode=body.mode,
+                results=cached[0],
+                timings_ms={"total_ms": total},
+                cached=True,
+                rerank=cached[1],
             )
     embedder = CachedEmbedder(Embedder(env.AI, settings.embedding_model, truncate=True), cache)
-    result = await hybrid_search(env.DB, env.VECTORS, request, embedder, weights, settings.rrf_k)
+    reranker = Reranker(env.AI, settings.rerank_model, timeout_s=timeout_ms / 1000)
+    result = await hybrid_search(
+        env.DB, env.VECTORS, request, embedder, weights, settings.rrf_k, reranker=reranker
+    )
     items = [
         SearchResultItem(
             document_id=h.document_id,
@@ -191,20 +276,49 @@ async def search(
             score=round(h.score, 6),
             retrievers=h.retrievers,
             provenance=Provenance.model_validate(h.provenance),
+            rerank_score=None if h.rerank_score is None else round(h.rerank_score, 6),
         )
         for h in result.hits
     ]
-    if generation is not None:
-        value = [item.model_dump() for item in items]
+    rerank = _rerank_info(result)
+    # A fallback is not cached: the next request should get the reranked order again.
+    if generation is not None and (rerank is None or rerank.applied):
+        value = {"results": [item.model_dump() for item in items], "rerank": rerank and rerank.model_dump()}
         await cache.put_json("search", generation, key, value, ttl=RESULT_TTL_S)
-    return SearchResponse(query=body.query, mode=body.mode, results=items, timings_ms=result.timings_ms)
+    return SearchResponse(
+        query=body.query, mode=body.mode, results=items, timings_ms=result.timings_ms, rerank=rerank
+    )
 
 
-def _cached_results(value: Any) -> list[SearchResultItem] | None:
-    """The cached results, or None (a miss) when the value is not a list of valid items."""
-    if not isinstance(value, list):
+def _rerank_top_n(options: RerankOptions | None, settings: GatewaySettings) -> int:
+    if options is None:
+        return settings.rerank_top_n
+    if options.top_n is not None:
+        return options.top_n
+    return settings.rerank_top_n or REQUEST_RERANK_TOP_N
+
+
+def _rerank_info(result: SearchResult) -> RerankInfo | None:
+    report = result.rerank
+    if report is None:
+        return None
+    return RerankInfo(
+        applied=report.applied,
+        reason=report.reason,
+        model=report.model,
+        top_n=report.top_n,
+        candidates=report.candidates,
+        ms=report.ms,
+    )
+
+
+def _cached_results(value: Any) -> tuple[list[SearchResultItem], RerankInfo | None] | None:
+    """The cached results and rerank report, or None (a miss) when the value is not valid."""
+    if not isinstance(value, dict) or not isinstance(value.get("results"), list):
         return None
     try:
-        return [SearchResultItem.model_validate(item) for item in value]
+        items = [SearchResultItem.model_validate(item) for item in value["results"]]
+        rerank = None if value.get("rerank") is None else RerankInfo.model_validate(value["rerank"])
     except ValidationError:
         return None
+    return items, rerank
