@@ -21,10 +21,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-try:  # the local runtime's layout moved bundle into runtime/; accept either while both exist
-    from edgerag_local.runtime.bundle import pywrangler_dependencies
-except ImportError:  # pragma: no cover - the old layout
-    from edgerag_local.runtime.bundle import pywrangler_dependencies
+from edgerag_local.runtime.bundle import pywrangler_dependencies
 
 REPO = Path(__file__).resolve().parents[2]
 WORKERS = ("gateway", "dedalus", "ingest")

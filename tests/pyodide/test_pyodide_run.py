@@ -26,11 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-try:  # the local runtime's layout moved bundle into runtime/; accept either while both exist
-    from edgerag_local.runtime.bundle import stage_worker, vendor_core
-except ImportError:  # pragma: no cover - the old layout
-    from edgerag_local.bundle import stage_worker, vendor_core  # type: ignore[no-redef]
+from edgerag_local.runtime.bundle import stage_worker, vendor_core
 
 REPO = Path(__file__).resolve().parents[2]
 HARNESS = REPO / "tests" / "pyodide" / "run.mjs"
