@@ -1,13 +1,16 @@
 """Ingestion and search benchmark through the HTTP API (not a test; prints a table).
 
-    .venv/bin/python benchmarks/bench_ingest.py [--limit N] [--state DIR]
+    .venv/bin/python benchmarks/bench_ingest.py [--limit N] [--state DIR] [--embeddings wordllama]
 
 Starts the local stack as its own process (``edgerag dev`` on a free loopback port, a fresh state
 directory), uploads the BEIR SciFact corpus from ../shared/datasets/scifact-train (5,183 documents)
 through ``POST /v1/documents``, waits until every document is ``ready``, then measures search latency
 at concurrency 1 and 8. Reports ingestion throughput (chunks/s), time to ready, search p50/p95 and the
 stack process's peak resident memory (VmHWM). The state directory is kept (with a map from our document
-ids to the corpus ids) so ``eval_retrieval.py`` can reuse the ingested corpus.
+ids to the corpus ids, and the embedding model in ``embeddings``) so ``eval_retrieval.py`` can reuse the
+ingested corpus. ``--embeddings`` picks the local model behind the bge ids (``EDGERAG_LOCAL_EMBEDDINGS``:
+``bge-small``, the default, or ``wordllama``); the stack's log goes to ``stack.log`` in the state
+directory.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -46,7 +50,7 @@ def peak_rss_mib(pid: int) -> float:
     return float("nan")
 
 
-def start_stack(state: Path, port: int) -> tuple[subprocess.Popen[str], str]:
+def start_stack(state: Path, port: int, embeddings: str) -> tuple[subprocess.Popen[str], str]:
     command = [
         str(ROOT / ".venv" / "bin" / "edgerag"),
         "dev",
@@ -57,7 +61,10 @@ def start_stack(state: Path, port: int) -> tuple[subprocess.Popen[str], str]:
         "--log-level",
         "warning",
     ]
-    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    env = {**os.environ, "EDGERAG_LOCAL_EMBEDDINGS": embeddings}
+    process = subprocess.Popen(
+        command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
+    )
     key = ""
     assert process.stdout is not None
     for line in process.stdout:
@@ -68,7 +75,15 @@ def start_stack(state: Path, port: int) -> tuple[subprocess.Popen[str], str]:
     if not key:
         process.kill()
         raise RuntimeError("the stack did not print a demo key")
+    # Keep draining the stack's output (it logs every request): a full pipe would block the stack.
+    threading.Thread(target=drain, args=(process.stdout, state / "stack.log"), daemon=True).start()
     return process, key
+
+
+def drain(stream: Any, path: Path) -> None:
+    with path.open("w") as log:
+        for line in stream:
+            log.write(line)
 
 
 async def wait_until_listening(base: str) -> None:
@@ -90,6 +105,33 @@ def load_corpus(limit: int | None) -> list[dict[str, str]]:
             if limit and len(docs) >= limit:
                 break
     return docs
+
+
+def judged_subset(queries: int, distractors: int) -> tuple[list[dict[str, str]], list[str]]:
+    """The first ``queries`` judged train queries, every document judged for them, and the first
+    ``distractors`` other documents of the corpus: a smaller corpus on which those queries are fully
+    judged (for a slow model; figures are higher than on the whole corpus, compare like with like)."""
+    judged: dict[str, set[str]] = {}
+    with (DATASET / "qrels" / "train.tsv").open() as handle:
+        next(handle)
+        for line in handle:
+            qid, cid, score = line.rstrip("\n").split("\t")
+            if int(score) > 0:
+                judged.setdefault(qid, set()).add(cid)
+    order = [json.loads(line)["_id"] for line in (DATASET / "queries.jsonl").open()]
+    chosen = [q for q in order if q in judged][:queries]
+    wanted = set().union(*(judged[q] for q in chosen)) if chosen else set()
+    docs: list[dict[str, str]] = []
+    extra = 0
+    with (DATASET / "corpus.jsonl").open() as handle:
+        for line in handle:
+            doc = json.loads(line)
+            if doc["_id"] in wanted:
+                docs.append(doc)
+            elif extra < distractors:
+                docs.append(doc)
+                extra += 1
+    return docs, chosen
 
 
 async def upload(client: httpx.AsyncClient, docs: list[dict[str, str]], concurrency: int) -> dict[str, str]:
@@ -166,12 +208,16 @@ def pct(samples: list[float], q: float) -> float:
 
 
 async def run(args: argparse.Namespace) -> list[tuple[str, str]]:
-    docs = load_corpus(args.limit)
+    chosen: list[str] | None = None
+    if args.judged_queries:
+        docs, chosen = judged_subset(args.judged_queries, args.distractors)
+    else:
+        docs = load_corpus(args.limit)
     queries = [json.loads(line)["text"] for line in (DATASET / "queries.jsonl").open()][: args.queries]
     state: Path = args.state
     shutil.rmtree(state, ignore_errors=True)  # a fresh stack: nothing ingested before the clock starts
     port = free_port()
-    process, key = start_stack(state, port)
+    process, key = start_stack(state, port, args.embeddings)
     base = f"http://127.0.0.1:{port}"
     try:
         await wait_until_listening(base)
@@ -186,6 +232,9 @@ async def run(args: argparse.Namespace) -> list[tuple[str, str]]:
             to_ready = time.perf_counter() - began
             (state / "corpus-map.json").write_text(json.dumps(mapping))
             (state / "demo-key").write_text(key)
+            (state / "embeddings").write_text(args.embeddings)
+            if chosen is not None:
+                (state / "queries.json").write_text(json.dumps(chosen))
             await search_latency(client, queries[:10], 1)  # warm-up
             c1 = await search_latency(client, queries, 1)
             c8 = await search_latency(client, queries, 8)
@@ -197,6 +246,11 @@ async def run(args: argparse.Namespace) -> list[tuple[str, str]]:
         except subprocess.TimeoutExpired:
             process.kill()
     return [
+        ("embedding model behind the bge ids", args.embeddings),
+        (
+            "corpus",
+            "whole" if chosen is None else f"judged for {len(chosen)} queries + {args.distractors} others",
+        ),
         (
             "documents uploaded (HTTP batches of 100, concurrency 4)",
             f"{len(docs)} in {uploaded:.1f} s ({len(docs) / uploaded:.0f} docs/s)",
@@ -227,7 +281,21 @@ def main() -> None:
         default=200,
         help="queries per latency run (the demo tenant is rate limited to 600 requests/min)",
     )
+    parser.add_argument(
+        "--judged-queries",
+        type=int,
+        default=0,
+        help="ingest only the documents judged for the first N train queries plus --distractors others "
+        "(eval_retrieval.py then evaluates those N queries)",
+    )
+    parser.add_argument("--distractors", type=int, default=500)
     parser.add_argument("--state", type=Path, default=DEFAULT_STATE)
+    parser.add_argument(
+        "--embeddings",
+        choices=("bge-small", "wordllama"),
+        default="bge-small",
+        help="the local model behind the bge ids (EDGERAG_LOCAL_EMBEDDINGS)",
+    )
     args = parser.parse_args()
     if not DATASET.is_dir():
         sys.exit(f"dataset not found at {DATASET}")
