@@ -371,6 +371,22 @@ async def scrape_metrics(base: str) -> dict[str, Any]:
 # ------------------------------------------------------------------------------------ setup
 
 
+async def _setup_call(
+    admin: httpx.AsyncClient, method: str, url: str, body: dict[str, Any] | None = None
+) -> httpx.Response:
+    """An admin call of the set-up, retried on 5xx: with ``--faults`` the stack's D1 faults hit the
+    admin API too, and the set-up is not what is measured. 409 is returned for the caller to resolve."""
+    for _ in range(10):
+        response = await admin.request(method, url, json=body)
+        if response.status_code < 500:
+            if response.status_code != 409:
+                response.raise_for_status()
+            return response
+        await asyncio.sleep(0.2)
+    response.raise_for_status()
+    return response
+
+
 async def make_tenants(run: Run, base: str, admin_token: str) -> list[TenantClient]:
     admin = httpx.AsyncClient(base_url=base, headers={"authorization": f"Bearer {admin_token}"}, timeout=60)
     clients: list[TenantClient] = []
@@ -380,17 +396,15 @@ async def make_tenants(run: Run, base: str, admin_token: str) -> list[TenantClie
         specs = [(f"load-{i:03d}", plans[i % len(plans)], False) for i in range(run.args.clients)]
         specs.append(("load-over-limit", "free", True))  # the Workers AI stand-in: quick answers
         for name, plan, over in specs:
-            created = await admin.post("/v1/admin/tenants", json={"name": name, "plan": plan})
-            created.raise_for_status()
+            created = await _setup_call(admin, "POST", "/v1/admin/tenants", {"name": name, "plan": plan})
+            if created.status_code == 409:  # an earlier attempt's 500 came after the tenant was stored
+                created = await _setup_call(admin, "GET", f"/v1/admin/tenants/{name}")
             tenant_id = created.json()["id"]
-            key = await admin.post(
-                f"/v1/admin/tenants/{tenant_id}/keys",
-                json={"name": "load", "scopes": ["read", "write", "chat"]},
-            )
-            key.raise_for_status()
+            scopes = {"name": "load", "scopes": ["read", "write", "chat"]}
+            key = await _setup_call(admin, "POST", f"/v1/admin/tenants/{tenant_id}/keys", scopes)
             if over:
                 quota = {"requests_per_hour": run.args.over_limit_quota}
-                (await admin.put(f"/v1/admin/tenants/{tenant_id}/limits", json=quota)).raise_for_status()
+                await _setup_call(admin, "PUT", f"/v1/admin/tenants/{tenant_id}/limits", quota)
             http = httpx.AsyncClient(
                 base_url=base,
                 headers={"authorization": f"Bearer {key.json()['key']}"},
