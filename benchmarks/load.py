@@ -101,6 +101,7 @@ class Sample:
     outcome: str  # ok | intended_429 | injected | unintended
     ms: float
     detail: str = ""
+    request_id: str = ""  # X-Request-Id of the response: find the request in the stack's log
 
 
 @dataclass
@@ -170,7 +171,9 @@ async def timed(
         run.record(Sample(route, 0, "unintended", (time.perf_counter() - began) * 1000, repr(exc)[:160]))
         return None
     outcome, detail = classify(run, client, route, response)
-    run.record(Sample(route, response.status_code, outcome, (time.perf_counter() - began) * 1000, detail))
+    ms = (time.perf_counter() - began) * 1000
+    request_id = response.headers.get("x-request-id", "")
+    run.record(Sample(route, response.status_code, outcome, ms, detail, request_id))
     return response
 
 
@@ -497,6 +500,11 @@ def summarize(run: Run, audit_result: Audit, injected: dict[str, Any], wall_s: f
             {"route": r, "status": st, "outcome": o, "detail": d, "count": n}
             for (r, st, o, d), n in sorted(statuses.items(), key=lambda kv: (kv[0][0], kv[0][1], -kv[1]))
         ],
+        "unintended_examples": [
+            {"route": s.route, "status": s.status, "detail": s.detail, "request_id": s.request_id}
+            for s in run.samples
+            if s.outcome == "unintended"
+        ][:10],
         "documents": audit_result.to_dict(),
         "injected_faults": injected,
         "stack_metrics": run.metrics,
@@ -536,6 +544,8 @@ def print_report(summary: dict[str, Any]) -> None:
         print(f"Faults injected: {json.dumps(summary['injected_faults'])}")
     for example in d["examples"]:
         print(f"  ! {example}")
+    for example in summary["unintended_examples"]:
+        print(f"  ! unintended: {json.dumps(example)} (its lines in the stack log carry the request id)")
 
 
 def verdict(summary: dict[str, Any]) -> list[str]:
