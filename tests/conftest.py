@@ -1,5 +1,10 @@
 """Suite-wide settings, read before any test module imports the local runtime.
 
+No test reaches a network: outbound HTTP made through the local Workers SDK stand-in (``fetch``: URL
+sources, provider adapters, anything a worker calls) is limited to loopback for the whole run,
+including stacks served in threads and subprocesses started by tests, which inherit the environment.
+A test that needs to prove the refusal sets the variable itself (tests/unit/test_outbound_policy.py).
+
 The local Workers AI serves the bge ids with bge-small-en-v1.5 and the reranker with a MiniLM
 cross-encoder by default (int8 ONNX transformers: seconds per batch on 2 cores). The suite embeds
 thousands of texts to test behaviour, not retrieval quality, so it runs on the fast static models
@@ -11,5 +16,8 @@ from __future__ import annotations
 
 import os
 
+from edgerag_local.sdk import OUTBOUND_ENV
+
+os.environ[OUTBOUND_ENV] = "loopback"
 os.environ.setdefault("EDGERAG_LOCAL_EMBEDDINGS", "wordllama")
 os.environ.setdefault("EDGERAG_LOCAL_RERANKER", "cosine")

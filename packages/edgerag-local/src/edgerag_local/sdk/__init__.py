@@ -6,24 +6,28 @@
 from __future__ import annotations
 
 from .workers import (
+    OUTBOUND_ENV,
     ExecutionContext,
     ReadableStream,
     Request,
     Response,
     WorkerEntrypoint,
     asgi_fetch,
+    check_outbound,
     fetch,
     install,
     normalize_method,
 )
 
 __all__ = [
+    "OUTBOUND_ENV",
     "ExecutionContext",
     "ReadableStream",
     "Request",
     "Response",
     "WorkerEntrypoint",
     "asgi_fetch",
+    "check_outbound",
     "fetch",
     "install",
     "normalize_method",

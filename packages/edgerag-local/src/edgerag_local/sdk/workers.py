@@ -27,7 +27,9 @@ from __future__ import annotations
 import asyncio
 import builtins
 import contextlib
+import ipaddress
 import json as _json
+import os
 import re
 import sys
 import types
@@ -41,12 +43,14 @@ from urllib.parse import unquote, urlsplit
 from edgerag_local.sdk.http_client import HttpxClient
 
 __all__ = [
+    "OUTBOUND_ENV",
     "ExecutionContext",
     "ReadableStream",
     "Request",
     "Response",
     "WorkerEntrypoint",
     "asgi_fetch",
+    "check_outbound",
     "fetch",
     "install",
     "normalize_method",
@@ -358,8 +362,31 @@ async def asgi_fetch(app: ASGIApp, request: Request, env: Any, ctx: Any = None) 
 _clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = weakref.WeakKeyDictionary()
 
 
+OUTBOUND_ENV = "EDGERAG_LOCAL_OUTBOUND"
+
+
+def check_outbound(url: str) -> None:
+    """Refuse ``url`` when outbound HTTP is limited to loopback (``EDGERAG_LOCAL_OUTBOUND=loopback``,
+    what the test suite sets so that no test can reach a network); the default ``any`` allows every
+    host, as the edge does. A refusal is the ``OSError`` an unreachable host gives."""
+    mode = os.environ.get(OUTBOUND_ENV, "any")
+    if mode == "any":
+        return
+    if mode != "loopback":
+        raise ValueError(f"{OUTBOUND_ENV} must be 'any' or 'loopback', not {mode!r}")
+    host = (urlsplit(url).hostname or "").rstrip(".").lower()
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback:
+        limited = f"outbound HTTP is limited to loopback: {OUTBOUND_ENV}=loopback"
+        raise OSError(f"no response from {host or url!r} ({limited})")
+
+
 async def fetch(resource: str | Request, **options: Any) -> Response:
-    """Outbound ``fetch`` (``workers.fetch``): returns when the headers arrive; the body streams."""
+    """Outbound ``fetch`` (``workers.fetch``): returns when the headers arrive; the body streams.
+    :func:`check_outbound` decides which hosts it may reach."""
     loop = asyncio.get_running_loop()
     client = _clients.get(loop)
     if client is None:
@@ -372,6 +399,7 @@ async def fetch(resource: str | Request, **options: Any) -> Response:
         headers = list(_headers(options.get("headers")).items())
         raw = options.get("body")
         body = raw.encode() if isinstance(raw, str) else (builtins.bytes(raw) if raw is not None else None)
+    check_outbound(url)
     response = await client.request(method, url, headers=dict(headers), body=body)
 
     async def stream() -> AsyncIterator[builtins.bytes]:
