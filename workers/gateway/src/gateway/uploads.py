@@ -50,6 +50,8 @@ from fastapi import Request
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 from starlette.datastructures import UploadFile
 
+from gateway.url_documents import UrlDocument
+
 __all__ = [
     "BATCH_BODY",
     "MAX_BATCH_DOCUMENTS",
@@ -331,7 +333,14 @@ UPLOAD_BODY: dict[str, Any] = {
     "requestBody": {
         "required": True,
         "content": {
-            "application/json": {"schema": _inline(TextDocument)},
+            "application/json": {
+                "schema": {
+                    "oneOf": [
+                        {**_inline(TextDocument), "title": "TextDocument"},
+                        {**_inline(UrlDocument), "title": "UrlDocument"},
+                    ]
+                }
+            },
             "multipart/form-data": {
                 "schema": _MULTIPART_SCHEMA,
                 "encoding": {
