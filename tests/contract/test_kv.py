@@ -73,6 +73,15 @@ def h(request: pytest.FixtureRequest, tmp_path: Path) -> Harness:
     return _local(tmp_path)
 
 
+async def seed(kv: Any, names: list[str]) -> None:
+    """Set-up: put "v" under each name (in one request on Miniflare, where a round trip per key is slow)."""
+    if hasattr(kv, "put_many"):
+        await kv.put_many(((name, "v"), {}) for name in names)
+        return
+    for name in names:
+        await kv.put(name, "v")
+
+
 async def collect(stream: AsyncIterator[bytes]) -> bytes:
     chunks = [chunk async for chunk in stream]
     assert all(isinstance(chunk, bytes) for chunk in chunks)
@@ -437,8 +446,7 @@ async def test_list_prefix_longer_than_a_key_is_rejected(h: Harness) -> None:
 
 async def test_paging_visits_every_key_once(h: Harness) -> None:
     names = [f"doc:{i:04d}" for i in range(250)]
-    for name in names:
-        await h.kv.put(name, "v")
+    await seed(h.kv, names)
     first = await h.kv.list(limit=100)
     assert len(first["keys"]) == 100 and first.list_complete is False and isinstance(first.cursor, str)
     assert await list_all(h.kv, limit=100) == names
@@ -446,8 +454,7 @@ async def test_paging_visits_every_key_once(h: Harness) -> None:
 
 
 async def test_default_page_is_1000_keys(h: Harness) -> None:
-    for i in range(1001):
-        await h.kv.put(f"k{i:05d}", "v")
+    await seed(h.kv, [f"k{i:05d}" for i in range(1001)])
     first = await h.kv.list()
     assert len(first["keys"]) == 1000 and first.list_complete is False
     second = await h.kv.list(cursor=first.cursor)

@@ -156,6 +156,16 @@ class Bridge:
         """Add queues (producer ``Q_<name>`` and a consumer with these options); restarts workerd."""
         self.worker = self.post("/queues/declare", {"queues": queues})["worker"]
 
+    def many(
+        self, binding: str, calls: list[tuple[str, list[Any]]], errors: Callable[[str, str], Exception]
+    ) -> None:
+        """Perform ``env[binding].<method>(*args)`` for each call, in workerd, 50 at a time (set-up)."""
+        answer = self.post(
+            "/many", {"binding": binding, "calls": [[m, a] for m, a in calls]}, port=self.worker_port
+        )
+        if "error" in answer:
+            raise errors(answer["error"]["name"], answer["error"]["message"])
+
     def call(
         self,
         binding: str,

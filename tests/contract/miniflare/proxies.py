@@ -123,6 +123,11 @@ class KVNamespace:
     async def list(self, *args: Any, **kwargs: Any) -> Any:
         return await self._call("list", args, kwargs)
 
+    async def put_many(self, puts: Iterable[tuple[tuple[Any, ...], Mapping[str, Any]]]) -> None:
+        """Set-up: every ``put(*args, **kwargs)`` in one request (see ``many`` in the probe worker)."""
+        calls = [("put", await js_args(args, kwargs)) for args, kwargs in puts]
+        self.bridge.many(self.binding, calls, _KV_ERRORS)
+
 
 # ------------------------------------------------------------------------------------------- R2
 
@@ -245,6 +250,11 @@ class R2Bucket:
 
     async def put(self, *args: Any, **kwargs: Any) -> Any:
         return await self._call("put", args, kwargs)
+
+    async def put_many(self, puts: Iterable[tuple[tuple[Any, ...], Mapping[str, Any]]]) -> None:
+        """Set-up: every ``put(*args, **kwargs)`` in one request (see ``many`` in the probe worker)."""
+        calls = [("put", await js_args(args, kwargs)) for args, kwargs in puts]
+        self.bridge.many(self.binding, calls, _R2_ERRORS)
 
     async def get(self, *args: Any, **kwargs: Any) -> Any:
         return await self._call("get", args, kwargs)
