@@ -8,7 +8,6 @@ from collections.abc import Mapping
 from typing import Any
 
 import pytest
-from edgerag.embedding import truncate_to_tokens
 from edgerag.retrieval.rerank import (
     CONTEXT_TOKENS,
     DEFAULT_RERANK_MODEL,
@@ -17,6 +16,7 @@ from edgerag.retrieval.rerank import (
     rerank_order,
     rerank_top_n,
 )
+from edgerag.tokens import estimate_tokens
 
 
 class FakeAi:
@@ -58,7 +58,11 @@ async def test_long_inputs_are_cut_to_the_model_window() -> None:
     long_text = "rocket " * 2000
     await Reranker(ai).scores("rocket " * 500, [long_text])
     inputs = ai.calls[0][1]
-    assert inputs["contexts"][0]["text"] == truncate_to_tokens(long_text, CONTEXT_TOKENS)
+    sent = inputs["contexts"][0]["text"]
+    assert long_text.startswith(sent) and estimate_tokens(sent) <= CONTEXT_TOKENS
+    dense = "漢字" * 3000  # many tokens per character: the token estimate still holds it to the window
+    await Reranker(ai).scores("q", [dense])
+    assert estimate_tokens(ai.calls[1][1]["contexts"][0]["text"]) <= CONTEXT_TOKENS
     assert len(inputs["query"]) < len("rocket " * 500)
 
 

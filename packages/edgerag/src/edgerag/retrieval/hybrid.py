@@ -26,7 +26,6 @@ routing below, and a weight in the caller's ``weights``.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import json
 import math
@@ -41,7 +40,7 @@ from edgerag.filters import VECTOR_IN_LIMIT, DocumentFilter
 from edgerag.ports import D1Database
 from edgerag.problems import UpstreamFailure
 from edgerag.retrieval.fts_query import ParsedQuery, QuerySyntax, parse_query
-from edgerag.retrieval.fusion import fuse
+from edgerag.retrieval.fusion import FusedHit, fuse
 from edgerag.retrieval.rerank import (
     DEFAULT_RERANK_MODEL,
     DEFAULT_RERANK_TIMEOUT_MS,
@@ -355,42 +354,44 @@ async def hybrid_search(
     rows = await resolve_chunks(db, request, [h.id for h in fused])
     timings["resolve_ms"] = (time.perf_counter() - t) * 1000
     text = parsed.embedding_text or request.query
-    hits = [_hit(h.id, h.score, h.ranks, rows[h.id], text) for h in fused if h.id in rows]
+    # (fused hit, rerank score) in result order; SearchHits (snippets) are built for the returned ones only.
+    ranked_hits: list[tuple[FusedHit, float | None]] = [(h, None) for h in fused if h.id in rows]
     report: RerankReport | None = None
     if reranker is not None and top_n > 0:
         t = time.perf_counter()
-        pool = hits[:top_n]
-        contexts = [
-            f"{hit.title}\n{rows[hit.chunk_id]['text']}" if hit.title else rows[hit.chunk_id]["text"]
-            for hit in pool
-        ]
+        pool = ranked_hits[:top_n]
+        contexts = [_context(rows[h.id]) for h, _ in pool]
         order, report = await rerank_order(reranker, text, contexts, top_n)
         if order is not None:
-            reranked = [dataclasses.replace(pool[i], rerank_score=score) for i, score in order]
+            reranked: list[tuple[FusedHit, float | None]] = [(pool[i][0], score) for i, score in order]
             if request.min_rerank_score is not None:
                 # Only judged hits can pass a rerank threshold: the unreranked tail goes too.
-                hits = [
-                    hit
-                    for hit, (_, score) in zip(reranked, order, strict=True)
-                    if score >= request.min_rerank_score
-                ]
+                floor = request.min_rerank_score
+                ranked_hits = [(h, score) for h, score in reranked if score is not None and score >= floor]
             else:
-                hits = reranked + hits[len(pool) :]
+                ranked_hits = reranked + ranked_hits[len(pool) :]
         timings["rerank_ms"] = (time.perf_counter() - t) * 1000
     if request.min_score is not None:
-        hits = [hit for hit in hits if hit.score >= request.min_score]
+        ranked_hits = [(h, score) for h, score in ranked_hits if h.score >= request.min_score]
+    hits = [_hit(h, rows[h.id], text, score) for h, score in ranked_hits[: request.top_k]]
     timings["total_ms"] = (time.perf_counter() - began) * 1000
-    return SearchResult(hits[: request.top_k], {k: round(v, 2) for k, v in timings.items()}, report)
+    return SearchResult(hits, {k: round(v, 2) for k, v in timings.items()}, report)
 
 
-def _hit(chunk_id: str, score: float, ranks: dict[str, int], row: dict[str, Any], query: str) -> SearchHit:
+def _context(row: dict[str, Any]) -> str:
+    """What the reranker reads of a chunk: its document's title, then its text."""
+    return f"{row['title']}\n{row['text']}" if row["title"] else str(row["text"])
+
+
+def _hit(fused: FusedHit, row: dict[str, Any], query: str, rerank_score: float | None) -> SearchHit:
     return SearchHit(
-        chunk_id=chunk_id,
+        chunk_id=fused.id,
         document_id=row["document_id"],
         title=row["title"],
         seq=row["seq"],
         snippet=snippet(row["text"], query),
-        score=score,
-        retrievers=dict(ranks),
+        score=fused.score,
+        retrievers=dict(fused.ranks),
         provenance={name: row[name] for name in _PROVENANCE if row[name] is not None},
+        rerank_score=rerank_score,
     )
