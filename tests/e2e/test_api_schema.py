@@ -68,6 +68,10 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
             token,
             {"name": "schemathesis", "scopes": ["read", "write", "admin"]},
         )
+        # Build the schema once before schemathesis asks for it: FastAPI keeps it, and building it on a
+        # loaded machine can take longer than schemathesis waits for the first response.
+        with urllib.request.urlopen(f"{stack.base_url}/openapi.json", timeout=120) as reply:
+            reply.read()
         yield Served(stack.base_url, token, str(key["key"]))
 
 
