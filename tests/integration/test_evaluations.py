@@ -91,11 +91,13 @@ async def test_keyword_metrics_match_a_hand_computation(harness: StackHarness) -
         "metrics": {"ndcg@10": pytest.approx(rocket), "mrr@10": 1.0, "recall@1": 0.5, "recall@10": 0.5},
         "ranking": [ids["Rocket engines"]],
         "first_relevant_rank": 1,
+        "reranked": None,
     }
     assert per_query["tides"]["results"]["keyword"] == {
         "metrics": {"ndcg@10": 0.0, "mrr@10": 0.0, "recall@1": 0.0, "recall@10": 0.0},
         "ranking": [ids["Tides"]],
         "first_relevant_rank": None,
+        "reranked": None,
     }
     assert per_query["lava"]["results"]["keyword"]["metrics"]["ndcg@10"] == pytest.approx(lava)
     assert per_query["ghost"] == {
@@ -133,13 +135,21 @@ async def test_every_mode_ranks_as_v1_search_does(harness: StackHarness) -> None
     reply = await acme.client.post("/v1/evaluations", json=_run(queries))
     assert reply.status_code == 201, reply.text
     run = reply.json()
-    assert set(run["summary"]) == {"keyword", "vector", "hybrid"}
+    assert set(run["summary"]) == {"keyword", "vector", "hybrid", "hybrid_rerank"}
+    # The plain modes are /v1/search without rerank; hybrid_rerank is /v1/search with "rerank": {}.
+    searches = {
+        "keyword": {"mode": "keyword", "rerank": {"top_n": 0}},
+        "vector": {"mode": "vector", "rerank": {"top_n": 0}},
+        "hybrid": {"mode": "hybrid", "rerank": {"top_n": 0}},
+        "hybrid_rerank": {"mode": "hybrid", "rerank": {}},
+    }
     for query, result in zip(queries, run["queries"], strict=True):
         relevant = result["judgements"]
-        for mode in ("keyword", "vector", "hybrid"):
+        for mode, options in searches.items():
             search = await acme.client.post(
-                "/v1/search", json={"query": query["query"], "mode": mode, "top_k": 100}
+                "/v1/search", json={"query": query["query"], "top_k": 100, **options}
             )
+            assert search.status_code == 200, search.text
             ranking = list(dict.fromkeys(hit["document_id"] for hit in search.json()["results"]))
             got = result["results"][mode]
             assert got["ranking"] == ranking[:10], mode
@@ -149,6 +159,9 @@ async def test_every_mode_ranks_as_v1_search_does(harness: StackHarness) -> None
                 "recall@10": recall_at_k(ranking, relevant, 10),
                 "recall@100": recall_at_k(ranking, relevant, 100),
             }
+            assert got["reranked"] == (True if mode == "hybrid_rerank" else None)
+    assert run["rerank_fallbacks"] == 0
+    assert run["config"]["search"]["rerank_top_n"] == 20  # the tenant has no RERANK_TOP_N: as /v1/search
     # vector and hybrid rank every document (each is somewhat similar), keyword only the matching ones
     assert len(run["queries"][0]["results"]["vector"]["ranking"]) == len(DOCS)
 
@@ -414,3 +427,27 @@ async def test_a_failing_model_or_index_is_a_502_and_stores_nothing(
             keyword = await acme.client.post("/v1/evaluations", json=_run([_query()], modes=["keyword"]))
             assert keyword.status_code == 201  # the keyword retriever needs neither
             assert (await acme.client.delete(f"/v1/evaluations/{keyword.json()['id']}")).status_code == 204
+
+
+async def test_a_rerank_that_falls_back_is_counted_not_hidden(
+    harness: StackHarness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    acme, _ids = await _corpus(harness)
+    ai = harness.stack.workers["gateway"].env.AI
+    real_run = ai.run
+    reranker = getattr(harness.stack.workers["gateway"].env, "RERANK_MODEL", "@cf/baai/bge-reranker-base")
+
+    async def flaky(model: str, *args: Any, **kwargs: Any) -> Any:
+        if model == reranker:
+            raise RuntimeError("InferenceUpstreamError: 3040: capacity exceeded")
+        return await real_run(model, *args, **kwargs)
+
+    monkeypatch.setattr(ai, "run", flaky)
+    body = _run([_query(0), _query(1)], modes=["hybrid", "hybrid_rerank"])
+    reply = await acme.client.post("/v1/evaluations", json=body)
+    assert reply.status_code == 201, reply.text
+    run = reply.json()
+    assert run["rerank_fallbacks"] == 2
+    assert [q["results"]["hybrid_rerank"]["reranked"] for q in run["queries"]] == [False, False]
+    # Fell back to the fused order: the same scores as hybrid.
+    assert run["summary"]["hybrid_rerank"] == run["summary"]["hybrid"]

@@ -8,7 +8,16 @@ import math
 from collections.abc import Sequence
 
 import pytest
-from edgerag.evaluation import Cutoffs, JudgedQuery, compare, evaluate, mrr_at_k, ndcg_at_k, run_evaluation
+from edgerag.evaluation import (
+    Cutoffs,
+    JudgedQuery,
+    Ranking,
+    compare,
+    evaluate,
+    mrr_at_k,
+    ndcg_at_k,
+    run_evaluation,
+)
 
 LOG2_3 = math.log2(3)
 
@@ -138,3 +147,15 @@ def test_compare_matches_by_text_when_a_query_has_no_id() -> None:
     )
     assert compared["matched_by"] == "text"
     assert compared["queries"][0]["deltas"] == {"hybrid": {"ndcg@10": 0.75}}
+
+
+async def test_a_ranking_reports_whether_it_was_reranked() -> None:
+    async def search(text: str, mode: str) -> Ranking:
+        return Ranking(["x", "d"], reranked=mode == "reranked")
+
+    outcomes, _summary = await run_evaluation(
+        [JudgedQuery("q", {"d": 1})], ["plain", "reranked"], search, Cutoffs()
+    )
+    assert outcomes[0].results["reranked"].reranked is True
+    assert outcomes[0].results["plain"].reranked is False
+    assert outcomes[0].results["plain"].first_relevant_rank == 2

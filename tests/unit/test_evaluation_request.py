@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from gateway.routes.evaluations import MAX_JUDGEMENTS, MAX_QUERIES, MAX_SEARCHES, NewEvaluation
+from gateway.evaluation_models import MAX_JUDGEMENTS, MAX_QUERIES, MAX_SEARCHES, NewEvaluation
 from pydantic import ValidationError
 
 
@@ -41,9 +41,17 @@ def test_one_past_a_bound_is_refused(body: dict[str, Any], message: str) -> None
         NewEvaluation.model_validate(body)
 
 
+def test_a_rerank_of_nothing_is_refused_for_hybrid_rerank() -> None:
+    body = {**_body(1, ["hybrid_rerank"]), "search": {"rerank": {"top_n": 0}}}
+    with pytest.raises(ValidationError, match="turns the rerank off"):
+        NewEvaluation.model_validate(body)
+    assert NewEvaluation.model_validate({**body, "modes": ["hybrid"]})  # no rerank mode: nothing to turn off
+
+
 def test_defaults_and_normalised_cutoffs() -> None:
     body = NewEvaluation.model_validate({"queries": [{"query": " q ", "judgements": [{"document_id": "d"}]}]})
-    assert body.modes == ["keyword", "vector", "hybrid"]
+    assert body.modes == ["keyword", "vector", "hybrid", "hybrid_rerank"]
+    assert body.search.syntax == "plain" and body.search.rerank is None
     assert (body.ndcg_k, body.mrr_k, body.recall_k) == (10, 10, [10, 100])
     assert body.queries[0].query == "q" and body.queries[0].judgements[0].relevance == 1
     recall = NewEvaluation.model_validate({**_body(1, ["hybrid"]), "recall_k": [100, 5, 5]}).recall_k

@@ -35,13 +35,24 @@ __all__ = [
     "JudgedQuery",
     "ModeResult",
     "QueryOutcome",
+    "Ranking",
     "Searcher",
     "compare",
     "run_evaluation",
 ]
 
-# (query text, mode) -> document ids, best first.
-Searcher = Callable[[str, str], Awaitable[Sequence[str]]]
+
+@dataclass(frozen=True)
+class Ranking:
+    """What a search found: document ids, best first, and whether a rerank asked for was applied
+    (None: no rerank was asked for; False: it fell back to the fused order)."""
+
+    documents: Sequence[str]
+    reranked: bool | None = None
+
+
+# (query text, mode) -> a Ranking, or just the document ids, best first.
+Searcher = Callable[[str, str], Awaitable[Ranking | Sequence[str]]]
 
 
 @dataclass(frozen=True)
@@ -96,6 +107,7 @@ class ModeResult:
     metrics: dict[str, float]
     ranking: list[str]  # the top documents (cut to the caller's ``keep``)
     first_relevant_rank: int | None  # 1-based rank of the first relevant document in the whole ranking
+    reranked: bool | None = None  # as Ranking.reranked
 
 
 @dataclass(frozen=True)
@@ -135,9 +147,13 @@ async def run_evaluation(
         results: dict[str, ModeResult] = {}
         for mode in modes:
             async with gate:
-                ranking = unique_ranking(await search(query.text, mode))
+                found = await search(query.text, mode)
+            if not isinstance(found, Ranking):
+                found = Ranking(found)
+            ranking = unique_ranking(found.documents)
             first = next((i for i, doc in enumerate(ranking, 1) if query.relevant.get(doc, 0) > 0), None)
-            results[mode] = ModeResult(cutoffs.score(ranking, query.relevant), ranking[:keep], first)
+            metrics = cutoffs.score(ranking, query.relevant)
+            results[mode] = ModeResult(metrics, ranking[:keep], first, found.reranked)
         return QueryOutcome(query, results)
 
     outcomes = list(await asyncio.gather(*(one(query) for query in queries)))
