@@ -75,17 +75,23 @@ def fuse(
         _check_weights(weights, ranked_lists)
     scores: dict[str, float] = {}
     ranks: dict[str, dict[str, int]] = {}
+    best: dict[str, int] = {}
     for name in sorted(ranked_lists):
         weight = float(weights[name])
         for position, item in enumerate(ranked_lists[name], start=1):
-            item_ranks = ranks.setdefault(item, {})
-            if name in item_ranks:
+            item_ranks = ranks.get(item)
+            if item_ranks is None:
+                item_ranks = ranks[item] = {}
+            elif name in item_ranks:
                 continue
             item_ranks[name] = position
+            if position < best.get(item, position + 1):
+                best[item] = position
             if weight > 0:
                 scores[item] = scores.get(item, 0.0) + weight / (k + position)
-    ordered = sorted(scores, key=lambda item: (-scores[item], min(ranks[item].values()), item))
-    return [FusedHit(item, scores[item], ranks[item]) for item in ordered[:limit]]
+    # One key tuple per id (a lambda re-deriving the best rank per comparison was the costly part).
+    ordered = sorted((-score, best[item], item) for item, score in scores.items())
+    return [FusedHit(item, -negated, ranks[item]) for negated, _, item in ordered[:limit]]
 
 
 def _check_weights(weights: Mapping[str, float], names: Sequence[str] | Mapping[str, object]) -> None:
