@@ -441,13 +441,15 @@ class StackProcess:
         return {}
 
 
-def start_stack(root: Path, faults: dict[str, float] | None, seed: int) -> StackProcess:
+def start_stack(
+    root: Path, faults: dict[str, float] | None, seed: int, provider_timeout: float = 10.0
+) -> StackProcess:
     """``load_stack.py`` in its own process; its log (stdout and stderr) goes to ``root/stack.log``."""
     control, log = root / "control.jsonl", root / "stack.log"
     command = [sys.executable, str(HERE / "load_stack.py"), "--state", str(root / "state")]
     command += ["--control", str(control), "--seed", str(seed)]
     if faults:
-        command += ["--faults", json.dumps(faults)]
+        command += ["--faults", json.dumps(faults), "--provider-timeout", str(provider_timeout)]
     with log.open("wb") as sink:
         process = subprocess.Popen(command, cwd=ROOT, stdout=sink, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 120  # guards against a stack that never starts; not a measurement
@@ -620,6 +622,9 @@ def main() -> int:
     parser.add_argument(
         "--over-limit-quota", type=int, default=2, help="the over-limit tenant's hourly limit"
     )
+    parser.add_argument(
+        "--provider-timeout", type=float, default=10.0, help="with --faults: dedalus's per-attempt timeout"
+    )
     parser.add_argument("--request-timeout", type=float, default=60.0, help="a response slower is a hang")
     parser.add_argument("--settle", type=float, default=90.0, help="how long to wait for uploads to finish")
     parser.add_argument(
@@ -636,7 +641,7 @@ def main() -> int:
     run = Run(args, faults=faults is not None)
     state_root = Path(tempfile.mkdtemp(prefix="edgerag-load-"))
     began = time.perf_counter()
-    stack = start_stack(state_root, faults, args.seed)
+    stack = start_stack(state_root, faults, args.seed, args.provider_timeout)
     phase("stack up")
     try:
         asyncio.run(load(run, stack.ready["base_url"], stack.ready["admin_token"]))

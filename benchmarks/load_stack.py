@@ -14,9 +14,9 @@ what it injected, to the control file.
 With ``--faults`` (rates: :class:`load_faults.FaultRates`) it also starts the policy-driven provider
 server and routes two plans' chat through it (``MODELS_CONFIG`` below): ``standard`` falls back to the
 local Workers AI stand-in, ``enterprise`` has no fallback (its failures reach the client); ``free``
-keeps the stand-in. Provider calls get a 2 s timeout and one retry, so a stall costs seconds, not the
-30 s default. Every response to a request during which a gateway-side fault was injected carries
-``x-load-fault`` naming it.
+keeps the stand-in. Provider calls get a ``--provider-timeout`` (10 s) timeout and one retry, so a
+stall costs seconds, not the 30 s default. Every response to a request during which a gateway-side
+fault was injected carries ``x-load-fault`` naming it.
 """
 
 from __future__ import annotations
@@ -146,7 +146,7 @@ async def serve(args: argparse.Namespace) -> None:
             extra["dedalus"] = {
                 "MODELS_CONFIG": models_config(provider.openai_base_url),
                 "FAKE_API_KEY": "sk-load-test",
-                "PROVIDER_TIMEOUT_S": "2",
+                "PROVIDER_TIMEOUT_S": str(args.provider_timeout),
                 "PROVIDER_MAX_RETRIES": "1",
                 "BREAKER_COOLDOWN_S": "5",
             }
@@ -187,6 +187,13 @@ def main() -> None:
     parser.add_argument("--state", type=Path, required=True, help="a fresh state directory")
     parser.add_argument("--faults", default="", help="JSON object of fault rates (load_faults.FaultRates)")
     parser.add_argument("--control", type=Path, required=True, help="where the ready/faults lines go")
+    parser.add_argument(
+        "--provider-timeout",
+        type=float,
+        default=10.0,
+        help="dedalus's PROVIDER_TIMEOUT_S with faults: a stall costs this per attempt; on a saturated "
+        "loop a shorter one times out calls the provider would have answered",
+    )
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
     faulthandler.register(signal.SIGUSR1, all_threads=True)  # `kill -USR1 <pid>`: every thread's stack

@@ -50,7 +50,9 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, dict[st
     outputs = {"plain": tmp / "plain.json", "faults": tmp / "faults.json"}
     processes = {
         "plain": _start(outputs["plain"], "--duration", "10", "--settle", "60"),
-        "faults": _start(outputs["faults"], "--duration", "5", "--settle", "90", "--faults"),
+        "faults": _start(
+            outputs["faults"], "--duration", "5", "--settle", "90", "--faults", "--provider-timeout", "3"
+        ),
     }
     logs: dict[str, str] = {}
     try:
