@@ -392,12 +392,12 @@ async def test_the_documents_routes_describe_their_bodies_statuses_and_models(ha
     upload = paths["/v1/documents"]["post"]
     content = upload["requestBody"]["content"]
     assert set(content) == {"application/json", "multipart/form-data"}
-    assert set(content["application/json"]["schema"]["properties"]) == {
-        "title",
-        "text",
-        "content_type",
-        "metadata",
-    }
+    text_body, url_body = content["application/json"]["schema"]["oneOf"]
+    assert set(text_body["properties"]) == {"title", "text", "content_type", "metadata"}
+    assert set(url_body["properties"]) == {"url", "title", "metadata", "resync"}
+    # the two JSON bodies cannot be confused: each requires its own field and forbids the other's
+    assert "text" in text_body["required"] and url_body["required"] == ["url"]
+    assert text_body["additionalProperties"] is False and url_body["additionalProperties"] is False
     form = content["multipart/form-data"]["schema"]
     assert form["required"] == ["file"] and "contentMediaType" in form["properties"]["file"]
     batch = paths["/v1/documents/batch"]["post"]["requestBody"]["content"]["application/json"]["schema"]

@@ -37,6 +37,7 @@ __all__ = [
     "UnsupportedMediaType",
     "UpstreamFailure",
     "ValidationFailed",
+    "transient_platform_failure",
 ]
 
 TYPE_BASE = "https://edgerag.dev/problems/"
@@ -196,7 +197,51 @@ class NotImplementedProblem(Problem):
 
 
 class ServiceUnavailable(Problem):
+    """503: a dependency is down or overloaded for now; ``retry_after`` (seconds), when given, is sent as
+    the ``Retry-After`` header and a member."""
+
     status, title, slug = 503, "Service Unavailable", "unavailable"
+
+    def __init__(self, detail: str | None = None, retry_after: int | None = None, **extra: Any) -> None:
+        if retry_after is not None:
+            if retry_after < 0:
+                raise ValueError("retry_after must be >= 0 seconds")
+            extra["retry_after"] = int(retry_after)
+        super().__init__(detail, **extra)
+        self.retry_after = retry_after
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {} if self.retry_after is None else {"Retry-After": str(int(self.retry_after))}
+
+
+# What Cloudflare's bindings say when a call failed for now and a retry may succeed (D1's documented
+# retryable errors and overload messages; the same wording reaches Python as a JsException's message).
+_TRANSIENT = (
+    "network connection lost",
+    "storage caused object to be reset",
+    "reset because its code was updated",
+    "overloaded",
+    "queued for too long",
+    "exceeded timeout",
+    "internal error while starting up",
+)
+# Which binding a message comes from: D1 prefixes its errors "D1_ERROR"/"D1_..." (or names "D1 DB"),
+# KV "KV <OP> failed", Vectorize "VECTOR_<OP>_ERROR", R2 "<method>: ..." with an R2 v4 code.
+_SERVICES = (("D1", ("d1_", "d1 db")), ("KV", ("kv ",)), ("Vectorize", ("vector_",)), ("R2", ("r2 ",)))
+
+
+def transient_platform_failure(exc: BaseException) -> ServiceUnavailable | None:
+    """A 503 (``Retry-After: 1``) when ``exc`` is a platform binding's transient failure (D1 overloaded,
+    its connection lost or its object reset, ...), else None: the caller's other mapping applies (an
+    unexpected error stays a 500)."""
+    message = str(exc).lower()
+    if not any(phrase in message for phrase in _TRANSIENT):
+        return None
+    service = next((name for name, marks in _SERVICES if any(mark in message for mark in marks)), None)
+    if service is None:
+        return None
+    return ServiceUnavailable(f"{service} is temporarily unavailable; retry shortly", retry_after=1)
 
 
 def _field_error(error: Mapping[str, Any]) -> dict[str, Any]:

@@ -5,7 +5,9 @@ problem kinds of :mod:`edgerag.problems` (``type`` = ``https://edgerag.dev/probl
 raised it. Domain problems pass through; request validation errors become ``validation`` (422, with
 the failing fields, a malformed JSON body included); framework HTTP errors (unknown route, method not
 allowed, unparsable body) become the matching kind; anything unexpected becomes ``internal`` (500,
-nothing revealed; the cause goes to the log). Every problem carries the request id as the extension
+nothing revealed; the cause goes to the log), except a platform binding's transient failure (D1
+overloaded or its connection lost: :func:`edgerag.problems.transient_platform_failure`), which is 503
+``unavailable`` with ``Retry-After: 1``. Every problem carries the request id as the extension
 member ``request_id`` and the ``X-Request-Id`` header (:mod:`gateway.observe`).
 
 Request methods: a standard method (RFC 9110's, PATCH, QUERY) that the route does not accept answers
@@ -28,6 +30,7 @@ from edgerag.problems import (
     Problem,
     UnsupportedMediaType,
     ValidationFailed,
+    transient_platform_failure,
 )
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -120,6 +123,10 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
+        transient = transient_platform_failure(exc)
+        if transient is not None:  # D1 overloaded, connection lost, ...: 503 + Retry-After, not a 500
+            log.warning("transient platform failure on %s %s: %s", request.method, request.url.path, exc)
+            return problem_response(transient, request.url.path, request.scope.get(REQUEST_ID_SCOPE_KEY))
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         # This handler runs outside the middleware, so the request id comes from the scope.
         return problem_response(InternalError(), request.url.path, request.scope.get(REQUEST_ID_SCOPE_KEY))
