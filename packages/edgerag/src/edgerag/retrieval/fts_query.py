@@ -34,12 +34,13 @@ expression), and ends with ``NOT (X1 OR X2)``. FTS5 has no pure negation, so a q
 matches nothing.
 
 Measured on SciFact train (BEIR; 5,183 abstracts, 10,229 chunks, 809 queries, porter unicode61 index,
-title weight 2; ``benchmarks/bench_fts_terms.py``): keyword nDCG@10 0.699 / Recall@100 0.911 with the
+title weight 2; ``benchmarks/bench_fts_terms.py``): keyword nDCG@10 0.698 / Recall@100 0.911 with the
 shipped choices. Quoting whole whitespace-separated tokens as phrases scored 0.693 / 0.927 (earlier
-measurement); no stop words scored 0.696 at 3x the SQLite time; the short stop-word list 0.697; a cap
-of 8 terms 0.666, of 16 the same as 32. Long input (five queries run together, ~42 content words) costs
-58 ms of SQLite CPU uncapped, 45 ms at 32 terms, 22 ms at 16: hence 16, keeping the longest terms
-(length stands in for rarity) when there are more.
+measurement); no stop words 0.694 at 2.7x the SQLite time; the earlier short stop-word list 0.697; a
+cap of 8 terms 0.666, 12: 0.691, 16: 0.698, 32: 0.699. Long input (five queries run together, ~37
+content words) costs 55 ms of SQLite CPU at p50 uncapped, 41 ms at 32 terms, 23 ms at 16: hence 16,
+keeping the longest terms (length stands in for rarity) when there are more. Title weights 1, 3 and 5
+scored 0.698, 0.697 and 0.694: 2 stays.
 
 The result goes into the query as a bound parameter (``WHERE chunks_fts MATCH ?1``), never by string
 formatting. To change the term rules, keep step 2: it is what makes any input safe.
