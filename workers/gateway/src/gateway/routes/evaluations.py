@@ -19,8 +19,10 @@ Runs are synchronous and bounded so that one answers within seconds and fits a W
 most :data:`MAX_QUERIES` queries and :data:`MAX_SEARCHES` searches (queries x modes) per run, each
 search being 2 D1 queries (D1 allows 1,000 per invocation on Workers Paid) plus a Vectorize query and
 a reranker call where the mode needs them; at most 100 judgements per query and :data:`MAX_JUDGEMENTS`
-in all. Locally a search costs ~20-40 ms of CPU, so the largest run answers in about 10 s. Larger test
-sets are split into several runs.
+in all. Locally (benchmarks/bench_evaluations.py, 400 SciFact documents) a search costs ~12 ms of
+CPU in keyword mode and ~34 ms in hybrid, so the largest run (200 queries, keyword + hybrid) needs
+~17 s of CPU; at the edge the bindings' work is remote and the gateway's share is far smaller.
+Larger test sets are split into several runs.
 
 Judgements that name no document of the tenant — unknown ids, another tenant's documents (never
 distinguishable from unknown ones), titles nobody has, or a title that several of the tenant's
