@@ -88,7 +88,7 @@ class SearchSettings:
     embedding_model: str = var("EMBEDDING_MODEL")
     default_top_k: int = var("SEARCH_DEFAULT_TOP_K", positive_int, 10)
     keyword_weight: float = var("FUSION_KEYWORD_WEIGHT", non_negative_float, 1.0)
-    vector_weight: float = var("FUSION_VECTOR_WEIGHT", non_negative_float, 0.2)
+    vector_weight: float = var("FUSION_VECTOR_WEIGHT", non_negative_float, 2.0)
     rrf_k: int = var("FUSION_RRF_K", positive_int, 10)
     rerank_model: str = var("RERANK_MODEL", str, DEFAULT_RERANK_MODEL)
     rerank_top_n: int = var("RERANK_TOP_N", rerank_top_n, 0)
@@ -295,11 +295,15 @@ async def resolve_chunks(
             f" AND c.rid NOT IN (SELECT rowid FROM chunks_fts WHERE chunks_fts MATCH ?{len(params)})"
         )
     columns = ", ".join(f"c.{name}" for name in _PROVENANCE)
+    # CROSS JOIN fixes the loop order: one lookup by the unique chunk id per wanted id. Written as
+    # "c.tenant_id = ? AND c.id IN (...)" SQLite preferred the tenant index and scanned every chunk
+    # of the tenant (17 ms on 10k chunks, against 0.3 ms).
     rows = await fetch_all(
         db,
-        f"SELECT c.id, c.document_id, c.seq, c.text, d.title, {columns} FROM chunks c"
+        f"SELECT c.id, c.document_id, c.seq, c.text, d.title, {columns}"
+        " FROM json_each(?2) AS wanted CROSS JOIN chunks c ON c.id = wanted.value"
         " JOIN documents d ON d.id = c.document_id AND d.tenant_id = c.tenant_id"
-        f" WHERE c.tenant_id = ?1 AND c.id IN (SELECT value FROM json_each(?2)){constraints}",
+        f" WHERE c.tenant_id = ?1{constraints}",
         *params,
     )
     return {r["id"]: r for r in rows}
