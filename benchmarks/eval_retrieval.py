@@ -184,7 +184,7 @@ async def evaluate_state(
     results = []
     kw = 1.0
     for k in (5, 10, 20, 30, 60, 100):
-        for vw in (0.1, 0.2, 0.3, 0.5, 0.7, 1.0, 1.5, 2.0):
+        for vw in (0.1, 0.2, 0.3, 0.5, 0.7, 1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 6.0):
             run = {}
             for q in queries:
                 lists = {

@@ -16,7 +16,7 @@ class GatewaySettings:
     max_upload_bytes: int = var("MAX_UPLOAD_BYTES", positive_int, 10 * 1024 * 1024)
     search_default_top_k: int = var("SEARCH_DEFAULT_TOP_K", positive_int, 10)
     keyword_weight: float = var("FUSION_KEYWORD_WEIGHT", non_negative_float, 1.0)
-    vector_weight: float = var("FUSION_VECTOR_WEIGHT", non_negative_float, 0.2)
+    vector_weight: float = var("FUSION_VECTOR_WEIGHT", non_negative_float, 2.0)
     rrf_k: int = var("FUSION_RRF_K", positive_int, 10)
     # Rerank of the fused candidates (edgerag.retrieval.rerank): the tenant's default pool size for
     # /v1/search (0: off unless a request asks), the model and the time it gets before the fused order
