@@ -65,10 +65,10 @@ async def test_the_window_is_the_utc_hour_and_retry_after_reaches_its_end(db: Lo
 
 async def test_plans_differ_and_null_overrides_mean_the_plan_default(db: LocalD1Database) -> None:
     paid = await admit(db, "t2", at("2026-03-04T05:00:00"))
-    assert paid.limits == Limits(1000, None, None)
+    assert paid.limits == Limits(1000, None, None)  # enterprise: no storage limits
     await save_limits(db, "t1", Limits(None, 50, None))
     free = await admit(db, "t1", at("2026-03-04T05:00:00"))
-    assert free.limits == Limits(100, 50, None)
+    assert free.limits == Limits(100, 50, None, max_documents=1_000, max_stored_bytes=2**30)
 
 
 async def test_month_totals_come_from_llm_calls_per_utc_month(db: LocalD1Database) -> None:
