@@ -237,7 +237,7 @@ def test_operators_against_a_real_index(fts: sqlite3.Connection, query: str, exp
 _OPERATOR_SOUP = st.text(alphabet=st.sampled_from(list("\"+-()*:^ abc-_'\u2019NOTANDOR\t\n")), max_size=60)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(st.one_of(st.text(max_size=120), _OPERATOR_SOUP))
 def test_any_text_gives_valid_operator_expressions(user_text: str) -> None:
     """Every expression the operator syntax emits (the keyword query and the two constraint checks on
