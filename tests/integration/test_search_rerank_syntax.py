@@ -241,3 +241,22 @@ async def test_hostile_operator_queries_never_500(harness: StackHarness) -> None
             body = {"query": query, "mode": mode, "syntax": "operators"}
             reply = await acme.client.post("/v1/search", json=body)
             assert reply.status_code in (200, 422), (query, reply.text)
+
+
+
+async def test_numbers_are_numbers_not_booleans(tmp_path: Path) -> None:
+    """JSON true/false or a fraction is not a count or a score (pydantic's lax mode would read true as 1)."""
+    async with open_harness(tmp_path) as harness:
+        acme = await harness.tenant("acme")
+        for field in (
+            {"top_k": True},
+            {"top_k": 2.5},
+            {"min_score": False},
+            {"min_rerank_score": False},
+            {"rerank": {"top_n": True}},
+            {"rerank": {"timeout_ms": True}},
+        ):
+            reply = await acme.client.post("/v1/search", json={"query": "anything", **field})
+            assert reply.status_code == 422, (field, reply.text)
+        ok = await acme.client.post("/v1/search", json={"query": "anything", "top_k": 3, "min_score": 0})
+        assert ok.status_code == 200, ok.text

@@ -24,7 +24,7 @@ from edgerag.retrieval.hybrid import SearchRequest, SearchResult, hybrid_search
 from edgerag.retrieval.rerank import MAX_RERANK_TOP_N, Reranker
 from edgerag.store.tenants import Principal
 from fastapi import APIRouter, Depends
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, ValidationError, field_validator
 
 from gateway.budgets import get_counters
 from gateway.deps import READER, get_env, get_settings
@@ -69,7 +69,7 @@ class RerankOptions(BaseModel):
     """Rerank the best fused candidates with a cross-encoder (Workers AI ``@cf/baai/bge-reranker-base``)."""
 
     model_config = ConfigDict(extra="forbid")
-    top_n: int | None = Field(
+    top_n: StrictInt | None = Field(
         None,
         ge=0,
         le=MAX_RERANK_TOP_N,
@@ -77,7 +77,7 @@ class RerankOptions(BaseModel):
         f"tenant's RERANK_TOP_N, or {REQUEST_RERANK_TOP_N} when the tenant has none. Results past top_n "
         "follow the reranked ones in fused order.",
     )
-    timeout_ms: int | None = Field(
+    timeout_ms: StrictInt | None = Field(
         None,
         ge=1,
         le=MAX_RERANK_TIMEOUT_MS,
@@ -93,7 +93,7 @@ class SearchBody(BaseModel):
         pattern=_SEARCHABLE,
         description="Free text (up to 2,000 characters; cut to the embedding model's limit for vectors)",
     )
-    top_k: int | None = Field(
+    top_k: StrictInt | None = Field(
         None, ge=1, le=100, description="Results to return (default: SEARCH_DEFAULT_TOP_K)"
     )
     mode: Literal["hybrid", "keyword", "vector"] = "hybrid"
@@ -109,14 +109,14 @@ class SearchBody(BaseModel):
         description="Rerank options; omitted: the tenant's default (RERANK_TOP_N, usually off). A "
         'timeout or model error keeps the fused order and says so in the response\'s "rerank".',
     )
-    min_score: float | None = Field(
+    min_score: StrictFloat | None = Field(
         None,
         ge=0,
         allow_inf_nan=False,
         description="Drop results whose fused score is below this (fused scores are rank-based: "
         "weight / (FUSION_RRF_K + rank) summed over the retrievers)",
     )
-    min_rerank_score: float | None = Field(
+    min_rerank_score: StrictFloat | None = Field(
         None,
         allow_inf_nan=False,
         description="When the results were reranked: drop those whose rerank_score is below this "
