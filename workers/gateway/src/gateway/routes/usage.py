@@ -50,7 +50,9 @@ def _count(value: Any) -> Any:
     return value
 
 
-_Count = Annotated[int, BeforeValidator(_count), Field(ge=0, le=MAX_COUNT)]
+# The bounds come before the validator so that the schema says minimum/maximum (after it, pydantic
+# emits raw "ge"/"le" keys that no JSON Schema tool reads).
+_Count = Annotated[int, Field(ge=0, le=MAX_COUNT), BeforeValidator(_count)]
 
 
 class ModelDay(BaseModel):
