@@ -35,11 +35,29 @@ __all__ = [
     "api_key_scheme",
     "install_docs",
     "install_problem_schema",
+    "json_integer",
     "operator_scheme",
     "problems",
 ]
 
 PROBLEM_JSON = "application/problem+json"
+
+
+def json_integer(value: Any) -> Any:
+    """A JSON Schema integer (1.0 is one) but not true/false or "5", which pydantic's lax mode would
+    coerce into one."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError("must be a JSON integer")
+    if isinstance(value, float):
+        if not value.is_integer():
+            raise ValueError("must be a whole number")
+        return int(value)
+    return value
+
+
+# Use it as ``Annotated[int, Field(ge=..., le=...), BeforeValidator(json_integer)]``: bounds BEFORE the
+# validator. After it (or on the field of an ``X | None``), pydantic emits raw "ge"/"le" keys that no
+# JSON Schema tool reads (tests/unit/test_openapi_keywords.py).
 
 # The statuses routes may declare, with what each means in this API (shown in the schema).
 _DESCRIPTIONS: dict[int, str] = {

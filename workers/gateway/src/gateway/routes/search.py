@@ -13,7 +13,7 @@ miss. Hits and misses are counted for ``GET /v1/usage``.
 from __future__ import annotations
 
 import time
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from edgerag.cache import RESULT_TTL_S, CachedEmbedder, TenantCache, read_generation
 from edgerag.counters import UsageCounters
@@ -24,11 +24,19 @@ from edgerag.retrieval.hybrid import SearchRequest, SearchResult, hybrid_search
 from edgerag.retrieval.rerank import MAX_RERANK_TOP_N, Reranker
 from edgerag.store.tenants import Principal
 from fastapi import APIRouter, Depends
-from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictFloat,
+    ValidationError,
+    field_validator,
+)
 
 from gateway.budgets import get_counters
 from gateway.deps import READER, get_env, get_settings
-from gateway.openapi import problems
+from gateway.openapi import json_integer, problems
 from gateway.settings import GatewaySettings
 
 router = APIRouter(prefix="/v1", tags=["search"])
@@ -65,22 +73,24 @@ class SearchFilters(BaseModel):
     title: Any = Field(default=None, description="built-in: the document's title")
 
 
+# JSON integers with their bounds first (gateway.openapi.json_integer): true/false and 2.5 are refused.
+_RerankTopN = Annotated[int, Field(ge=0, le=MAX_RERANK_TOP_N), BeforeValidator(json_integer)]
+_RerankTimeoutMs = Annotated[int, Field(ge=1, le=MAX_RERANK_TIMEOUT_MS), BeforeValidator(json_integer)]
+_TopK = Annotated[int, Field(ge=1, le=100), BeforeValidator(json_integer)]
+
+
 class RerankOptions(BaseModel):
     """Rerank the best fused candidates with a cross-encoder (Workers AI ``@cf/baai/bge-reranker-base``)."""
 
     model_config = ConfigDict(extra="forbid")
-    top_n: StrictInt | None = Field(
+    top_n: _RerankTopN | None = Field(
         None,
-        ge=0,
-        le=MAX_RERANK_TOP_N,
         description="How many of the best fused candidates to rerank (0: no rerank). Default: the "
         f"tenant's RERANK_TOP_N, or {REQUEST_RERANK_TOP_N} when the tenant has none. Results past top_n "
         "follow the reranked ones in fused order.",
     )
-    timeout_ms: StrictInt | None = Field(
+    timeout_ms: _RerankTimeoutMs | None = Field(
         None,
-        ge=1,
-        le=MAX_RERANK_TIMEOUT_MS,
         description="How long the reranker may take before the fused order is kept "
         "(default: the tenant's RERANK_TIMEOUT_MS, 1000)",
     )
@@ -93,8 +103,8 @@ class SearchBody(BaseModel):
         pattern=_SEARCHABLE,
         description="Free text (up to 2,000 characters; cut to the embedding model's limit for vectors)",
     )
-    top_k: StrictInt | None = Field(
-        None, ge=1, le=100, description="Results to return (default: SEARCH_DEFAULT_TOP_K)"
+    top_k: _TopK | None = Field(
+        None, description="Results to return (default: SEARCH_DEFAULT_TOP_K)"
     )
     mode: Literal["hybrid", "keyword", "vector"] = "hybrid"
     filters: SearchFilters | None = None

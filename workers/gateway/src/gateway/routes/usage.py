@@ -30,7 +30,7 @@ from fastapi import APIRouter, Depends, Path, Query
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from gateway.deps import READER, Clock, get_clock, get_env, require_operator
-from gateway.openapi import problems
+from gateway.openapi import json_integer, problems
 
 router = APIRouter(tags=["usage"])
 
@@ -38,21 +38,7 @@ MAX_DAYS = 366
 MAX_COUNT = 10**15  # far beyond any budget, well inside SQLite's 64-bit INTEGER
 
 
-def _count(value: Any) -> Any:
-    """JSON integers (1.0 is one, as JSON Schema says) but not true/false or "5", which pydantic
-    would otherwise coerce."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError("must be a JSON integer")
-    if isinstance(value, float):
-        if not value.is_integer():
-            raise ValueError("must be a whole number")
-        return int(value)
-    return value
-
-
-# The bounds come before the validator so that the schema says minimum/maximum (after it, pydantic
-# emits raw "ge"/"le" keys that no JSON Schema tool reads).
-_Count = Annotated[int, Field(ge=0, le=MAX_COUNT), BeforeValidator(_count)]
+_Count = Annotated[int, Field(ge=0, le=MAX_COUNT), BeforeValidator(json_integer)]  # bounds first
 
 
 class ModelDay(BaseModel):
