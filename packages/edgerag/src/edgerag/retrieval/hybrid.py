@@ -26,12 +26,13 @@ routing below, and a weight in the caller's ``weights``.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import json
 import math
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -327,12 +328,14 @@ async def hybrid_search(
     parsed = request.parsed()
     if not parsed.searchable:  # empty, or exclusions only: nothing can match
         return SearchResult([], {"total_ms": round((time.perf_counter() - began) * 1000, 2)})
-    ranked: dict[str, list[str]] = {}
-    if request.mode in ("hybrid", "keyword"):
+
+    async def keyword() -> list[str]:
         t = time.perf_counter()
-        ranked["keyword"] = await keyword_candidates(db, request, _CANDIDATES)
+        found = await keyword_candidates(db, request, _CANDIDATES)
         timings["keyword_ms"] = (time.perf_counter() - t) * 1000
-    if request.mode in ("hybrid", "vector"):
+        return found
+
+    async def vector() -> list[str]:
         t = time.perf_counter()
         try:
             embedding = await embedder.embed_one(parsed.embedding_text or request.query)
@@ -342,8 +345,16 @@ async def hybrid_search(
             ) from exc
         timings["embed_ms"] = (time.perf_counter() - t) * 1000
         t = time.perf_counter()
-        ranked["vector"] = await vector_candidates(vectors, embedding, request, _CANDIDATES, db)
+        found = await vector_candidates(vectors, embedding, request, _CANDIDATES, db)
         timings["vector_ms"] = (time.perf_counter() - t) * 1000
+        return found
+
+    retrievers = {"keyword": keyword, "vector": vector}
+    names = [name for name in retrievers if request.mode in ("hybrid", name)]
+    # The retrievers are independent remote calls (D1; Workers AI then Vectorize): run them at once,
+    # so a hybrid search waits for the slower of the two instead of their sum.
+    ranked = dict(zip(names, await _all([retrievers[name]() for name in names]), strict=True))
+    timings["retrieve_ms"] = (time.perf_counter() - began) * 1000
     t = time.perf_counter()
     active = {name: weights[name] for name in ranked}
     if request.mode != "hybrid" or not any(active.values()):
@@ -380,6 +391,21 @@ async def hybrid_search(
     hits = [_hit(h, rows[h.id], text, score) for h, score in ranked_hits[: request.top_k]]
     timings["total_ms"] = (time.perf_counter() - began) * 1000
     return SearchResult(hits, {k: round(v, 2) for k, v in timings.items()}, report)
+
+
+async def _all(calls: list[Coroutine[Any, Any, list[str]]]) -> list[list[str]]:
+    """The results of ``calls`` run concurrently; when one fails the others are cancelled and its
+    exception propagates as is (not as an ExceptionGroup: callers map problem types)."""
+    if len(calls) == 1:
+        return [await calls[0]]
+    tasks = [asyncio.ensure_future(call) for call in calls]
+    try:
+        return list(await asyncio.gather(*tasks))
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)  # settle them; the first failure wins
+        raise
 
 
 def _context(row: dict[str, Any]) -> str:

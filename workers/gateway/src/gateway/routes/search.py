@@ -199,7 +199,8 @@ class SearchResponse(BaseModel):
     mode: Literal["hybrid", "keyword", "vector"]
     results: list[SearchResultItem]
     timings_ms: dict[str, float] = Field(
-        description="keyword_ms, embed_ms, vector_ms, fusion_ms, resolve_ms, rerank_ms, total_ms"
+        description="keyword_ms, embed_ms, vector_ms (the keyword and vector retrievers run concurrently), "
+        "retrieve_ms (both), fusion_ms, resolve_ms, rerank_ms, total_ms"
     )
     rerank: RerankInfo | None = Field(default=None, description="null: no rerank was asked for")
     cached: bool = Field(
