@@ -97,6 +97,16 @@ async def wait_until_listening(base: str) -> None:
     raise RuntimeError("the stack never started listening")
 
 
+async def lift_document_limit(base: str, state: Path, documents: int) -> None:
+    """The demo tenant is on the free plan (1,000 documents); give it room for the whole corpus."""
+    token = (state / "admin-token").read_text().strip()
+    async with httpx.AsyncClient(base_url=base, headers={"authorization": f"Bearer {token}"}) as admin:
+        response = await admin.put(
+            "/v1/admin/tenants/demo/limits", json={"max_documents": max(documents, 1000)}
+        )
+        response.raise_for_status()
+
+
 def load_corpus(limit: int | None) -> list[dict[str, str]]:
     docs = []
     with (DATASET / "corpus.jsonl").open() as handle:
@@ -221,6 +231,7 @@ async def run(args: argparse.Namespace) -> list[tuple[str, str]]:
     base = f"http://127.0.0.1:{port}"
     try:
         await wait_until_listening(base)
+        await lift_document_limit(base, state, len(docs))
         limits = httpx.Limits(max_connections=16)
         async with httpx.AsyncClient(
             base_url=base, headers={"authorization": f"Bearer {key}"}, timeout=120, limits=limits
