@@ -243,7 +243,6 @@ async def test_hostile_operator_queries_never_500(harness: StackHarness) -> None
             assert reply.status_code in (200, 422), (query, reply.text)
 
 
-
 async def test_numbers_are_numbers_not_booleans(tmp_path: Path) -> None:
     """JSON true/false or a fraction is not a count or a score (pydantic's lax mode would read true as 1)."""
     async with open_harness(tmp_path) as harness:
@@ -260,3 +259,60 @@ async def test_numbers_are_numbers_not_booleans(tmp_path: Path) -> None:
             assert reply.status_code == 422, (field, reply.text)
         ok = await acme.client.post("/v1/search", json={"query": "anything", "top_k": 3, "min_score": 0})
         assert ok.status_code == 200, ok.text
+
+
+class ReversingAi(RecordingAi):
+    """Answers the reranker with the fused order reversed (the last candidate scores highest)."""
+
+    async def run(self, model: str, inputs: Any, **options: Any) -> Any:
+        if model != RERANKER:
+            return await self.real_run(model, inputs, **options)
+        self.rerank_inputs.append(inputs)
+        count = len(inputs["contexts"])
+        return {"response": [{"id": i, "score": float(i + 1)} for i in range(count)][::-1]}
+
+
+async def test_answers_chat_and_openai_sources_follow_the_tenants_rerank(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """RERANK_TOP_N applies wherever the gateway retrieves: the sources of /v1/answer, of a chat
+    turn and of /v1/chat/completions come in the reranker's order, and without the setting no
+    reranker is called."""
+    question = "Which engines burn kerosene with liquid oxygen?"
+    async with open_harness(tmp_path, {"gateway": {"RERANK_TOP_N": "3"}}) as harness:
+        acme = await harness.tenant("acme", scopes=("read", "write", "chat"))
+        await _ingest(harness, acme, DOCS)
+        ai = harness.stack.workers["gateway"].env.AI
+        fused = await acme.client.post("/v1/search", json={"query": question, "rerank": {"top_n": 0}})
+        fused_titles = [r["title"] for r in fused.json()["results"]]
+        reversing = ReversingAi(ai.run)
+        monkeypatch.setattr(ai, "run", reversing.run)
+
+        answer = await acme.client.post("/v1/answer", json={"question": question, "cache": False})
+        assert answer.status_code == 200, answer.text
+        sources = [s["title"] for s in answer.json()["sources"]]
+        [sent] = reversing.rerank_inputs
+        pool = [c["text"].split("\n", 1)[0] for c in sent["contexts"]]
+        assert pool == fused_titles[: len(pool)] and len(pool) >= 2
+        assert sources[: len(pool)] == [t for t in pool[::-1] if t in sources][: len(pool)]
+        assert sources[0] == pool[-1] != fused_titles[0]
+
+        session = (await acme.client.post("/v1/chat/sessions", json={})).json()["id"]
+        turn = await acme.client.post(f"/v1/chat/sessions/{session}/messages", json={"content": question})
+        assert turn.status_code == 200, turn.text
+        completion = await acme.client.post(
+            "/v1/chat/completions",
+            json={
+                "model": "@cf/meta/llama-3.1-8b-instruct",
+                "messages": [{"role": "user", "content": question}],
+            },
+        )
+        assert completion.status_code == 200, completion.text
+        assert len(reversing.rerank_inputs) == 3  # answer, chat turn, completion: one rerank each
+
+    async with open_harness(tmp_path / "off") as harness:
+        acme = await harness.tenant("acme", scopes=("read", "write", "chat"))
+        await _ingest(harness, acme, DOCS)
+        recording = _wrap_ai(harness, monkeypatch, "pass")
+        assert (await acme.client.post("/v1/answer", json={"question": question})).status_code == 200
+        assert recording.rerank_inputs == []

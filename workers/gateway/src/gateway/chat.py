@@ -262,11 +262,18 @@ class ChatTurn:
             top_k=self._chat.top_k,
             mode="hybrid",
             document_ids=tuple(document_ids or ()),
+            rerank_top_n=self._settings.rerank_top_n,
         )
         embedder = Embedder(self._env.AI, self._settings.embedding_model, truncate=True)
         weights = {"keyword": self._settings.keyword_weight, "vector": self._settings.vector_weight}
         return await retrieve_sources(
-            self._env.DB, self._env.VECTORS, request, embedder, weights, self._settings.rrf_k
+            self._env.DB,
+            self._env.VECTORS,
+            request,
+            embedder,
+            weights,
+            self._settings.rrf_k,
+            reranker=self._settings.reranker(self._env.AI),
         )
 
     def _call(self) -> ChatCall:

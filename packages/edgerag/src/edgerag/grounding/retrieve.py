@@ -16,6 +16,7 @@ from edgerag.grounding.sources import Source, is_relevant
 from edgerag.observability import span
 from edgerag.ports import D1Database
 from edgerag.retrieval.hybrid import QueryEmbedder, SearchRequest, SearchResult, hybrid_search
+from edgerag.retrieval.rerank import Reranker
 from edgerag.store.documents import DocumentStore
 
 __all__ = ["MAX_SOURCE_CHARS", "retrieve_sources", "sources_from_hits"]
@@ -54,10 +55,16 @@ async def retrieve_sources(
     embedder: QueryEmbedder,
     weights: Mapping[str, float],
     rrf_k: int,
+    *,
+    reranker: Reranker | None = None,
 ) -> list[Source]:
-    """Hybrid search for ``request``, as the sources a model may answer from ([] = nothing relevant)."""
+    """Hybrid search for ``request``, as the sources a model may answer from ([] = nothing relevant).
+    With ``reranker`` and ``request.rerank_top_n`` > 0 the fused candidates are reranked first (the
+    tenant's RERANK_TOP_N); a rerank timeout or error keeps the fused order."""
     async with span("search", mode=request.mode, top_k=request.top_k) as step:  # edgerag.observability
-        result = await hybrid_search(db, vectors, request, embedder, dict(weights), rrf_k)
+        result = await hybrid_search(db, vectors, request, embedder, dict(weights), rrf_k, reranker=reranker)
+        if result.rerank is not None:
+            step["rerank"] = "applied" if result.rerank.applied else str(result.rerank.reason)
         sources = await sources_from_hits(db, request.tenant_id, result)
         step["sources"] = len(sources)
     return sources

@@ -87,10 +87,13 @@ async def _sources(
         query=query[:_MAX_QUERY_CHARS],
         top_k=options.top_k * 2,  # room for the hits that are not relevant
         document_ids=tuple(options.document_ids or ()),
+        rerank_top_n=settings.rerank_top_n,
     )
     embedder = Embedder(env.AI, settings.embedding_model, truncate=True)
     weights = {"keyword": settings.keyword_weight, "vector": settings.vector_weight}
-    sources = await retrieve_sources(env.DB, env.VECTORS, request, embedder, weights, settings.rrf_k)
+    sources = await retrieve_sources(
+        env.DB, env.VECTORS, request, embedder, weights, settings.rrf_k, reranker=settings.reranker(env.AI)
+    )
     return sources[: options.top_k]  # numbered from 1 in rank order, so a prefix stays valid
 
 

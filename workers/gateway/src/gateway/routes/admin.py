@@ -57,9 +57,7 @@ async def list_keys(tenant: TenantRef, store: TenantStore = Depends(_store)) -> 
     responses=problems(*_GUARD, 404, 422),
     summary="Issue an API key for a tenant (shown once)",
 )
-async def create_key(
-    body: NewKey, tenant: TenantRef, store: TenantStore = Depends(_store)
-) -> IssuedKey:
+async def create_key(body: NewKey, tenant: TenantRef, store: TenantStore = Depends(_store)) -> IssuedKey:
     record = await store.find_tenant(tenant)
     issued = await store.issue_key(record.id, body.name, " ".join(body.scopes))
     return IssuedKey(**ApiKey.from_record(issued.record).model_dump(), key=issued.plaintext)

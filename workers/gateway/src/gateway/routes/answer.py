@@ -246,6 +246,7 @@ async def answer(
         query=body.question,
         top_k=body.top_k or DEFAULT_TOP_K,
         document_ids=tuple(document_ids or ()),
+        rerank_top_n=settings.rerank_top_n,
     )
     context = None
     if end_user:
@@ -264,6 +265,7 @@ async def answer(
         "embedding_model": settings.embedding_model,
         "weights": weights,
         "rrf_k": settings.rrf_k,
+        "rerank": [settings.rerank_top_n, settings.rerank_model] if settings.rerank_top_n else None,
         "safety": guard.policy.model_dump(mode="json"),  # a policy change must not serve old answers
     }
     if generation is not None and body.cache:
@@ -273,7 +275,15 @@ async def answer(
 
     embedder = CachedEmbedder(Embedder(env.AI, settings.embedding_model, truncate=True), cache)
     sources = await guard.screen_sources(
-        await retrieve_sources(env.DB, env.VECTORS, request, embedder, weights, settings.rrf_k)
+        await retrieve_sources(
+            env.DB,
+            env.VECTORS,
+            request,
+            embedder,
+            weights,
+            settings.rrf_k,
+            reranker=settings.reranker(env.AI),
+        )
     )
     if not sources:
         return _without_model(body.question, intent)

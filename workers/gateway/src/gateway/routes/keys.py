@@ -28,9 +28,7 @@ async def list_keys(principal: Principal = Depends(ADMIN), env: Any = Depends(ge
     return ApiKeyList(keys=[ApiKey.from_record(k) for k in records])
 
 
-@router.post(
-    "", status_code=201, responses=problems(*_AUTH, 422), summary="Create an API key (shown once)"
-)
+@router.post("", status_code=201, responses=problems(*_AUTH, 422), summary="Create an API key (shown once)")
 async def create_key(
     body: NewKey,
     principal: Principal = Depends(ADMIN),

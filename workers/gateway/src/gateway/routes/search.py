@@ -21,7 +21,7 @@ from edgerag.embedding import Embedder
 from edgerag.filters import parse_filter
 from edgerag.retrieval.fts_query import QuerySyntax
 from edgerag.retrieval.hybrid import SearchRequest, SearchResult, hybrid_search
-from edgerag.retrieval.rerank import MAX_RERANK_TOP_N, Reranker
+from edgerag.retrieval.rerank import MAX_RERANK_TOP_N
 from edgerag.store.tenants import Principal
 from fastapi import APIRouter, Depends
 from pydantic import (
@@ -103,9 +103,7 @@ class SearchBody(BaseModel):
         pattern=_SEARCHABLE,
         description="Free text (up to 2,000 characters; cut to the embedding model's limit for vectors)",
     )
-    top_k: _TopK | None = Field(
-        None, description="Results to return (default: SEARCH_DEFAULT_TOP_K)"
-    )
+    top_k: _TopK | None = Field(None, description="Results to return (default: SEARCH_DEFAULT_TOP_K)")
     mode: Literal["hybrid", "keyword", "vector"] = "hybrid"
     filters: SearchFilters | None = None
     syntax: QuerySyntax = Field(
@@ -241,7 +239,7 @@ async def search(
         min_score=body.min_score,
         min_rerank_score=body.min_rerank_score,
     )
-    timeout_ms = (body.rerank and body.rerank.timeout_ms) or settings.rerank_timeout_ms
+    timeout_ms = body.rerank.timeout_ms if body.rerank else None
     weights = {"keyword": settings.keyword_weight, "vector": settings.vector_weight}
     began = time.perf_counter()
     cache = TenantCache(env.CACHE, principal.tenant_id, counters)
@@ -273,7 +271,7 @@ async def search(
                 rerank=cached[1],
             )
     embedder = CachedEmbedder(Embedder(env.AI, settings.embedding_model, truncate=True), cache)
-    reranker = Reranker(env.AI, settings.rerank_model, timeout_s=timeout_ms / 1000)
+    reranker = settings.reranker(env.AI, timeout_ms)
     result = await hybrid_search(
         env.DB, env.VECTORS, request, embedder, weights, settings.rrf_k, reranker=reranker
     )
