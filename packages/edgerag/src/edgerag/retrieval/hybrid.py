@@ -349,11 +349,14 @@ async def hybrid_search(
         timings["vector_ms"] = (time.perf_counter() - t) * 1000
         return found
 
-    retrievers = {"keyword": keyword, "vector": vector}
-    names = [name for name in retrievers if request.mode in ("hybrid", name)]
     # The retrievers are independent remote calls (D1; Workers AI then Vectorize): run them at once,
-    # so a hybrid search waits for the slower of the two instead of their sum.
-    ranked = dict(zip(names, await _all([retrievers[name]() for name in names]), strict=True))
+    # so a hybrid search waits for the slower of the two instead of their sum. The vector side starts
+    # first: its first call (the model) is the longer one, and an emulated D1 that answers inline
+    # still overlaps with it. ``ranked`` keeps the keyword-then-vector order fusion has always seen.
+    retrievers = {"vector": vector, "keyword": keyword}
+    names = [name for name in retrievers if request.mode in ("hybrid", name)]
+    found = dict(zip(names, await _all([retrievers[name]() for name in names]), strict=True))
+    ranked = {name: found[name] for name in ("keyword", "vector") if name in found}
     timings["retrieve_ms"] = (time.perf_counter() - began) * 1000
     t = time.perf_counter()
     active = {name: weights[name] for name in ranked}
