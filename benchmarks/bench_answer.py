@@ -26,16 +26,10 @@ import argparse
 import asyncio
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-import httpx
-from edgerag.store.tenants import TenantStore
-from edgerag_local.core.clock import ManualClock
-from edgerag_local.runtime.stack import open_stack
-from gateway.app import get_app
-from gateway.deps import get_clock
+from _stack import bench_stack
 
 ROOT = Path(__file__).resolve().parents[1]
 WORDS = (
@@ -58,75 +52,57 @@ def _doc(n: int) -> str:
 
 
 async def main(runs: int, docs: int) -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        clock = ManualClock()
-        stack = open_stack(ROOT, state_dir=Path(tmp) / "state", clock=clock)
-        get_app().dependency_overrides[get_clock] = lambda: clock
-        try:
-            env = stack.workers["gateway"].env
-            store = TenantStore(env.DB)
-            tenant = await store.create_tenant("bench", "standard")
-            key = (await store.issue_key(tenant.id, "bench", "read write chat admin")).plaintext
-            client = httpx.AsyncClient(
-                transport=httpx.ASGITransport(app=stack.asgi("gateway")),
-                base_url="http://bench",
-                headers={"authorization": f"Bearer {key}"},
-                timeout=60,
-            )
-            for n in range(docs):
-                reply = await client.post("/v1/documents", json={"title": f"Doc {n}", "text": _doc(n)})
-                reply.raise_for_status()
-            await stack.drain_queues()
+    async with bench_stack("standard", "read write chat admin", http_timeout_s=60) as bench:
+        stack, clock, client = bench.stack, bench.clock, bench.client
+        for n in range(docs):
+            reply = await client.post("/v1/documents", json={"title": f"Doc {n}", "text": _doc(n)})
+            reply.raise_for_status()
+        await stack.drain_queues()
 
-            timings: dict[str, list[float]] = {
-                "grounded (model call)": [],
-                "answer cache hit": [],
-                "nothing relevant": [],
-                "chit-chat": [],
-                "GET /v1/keys (floor)": [],
-            }
-            sent = 0
+        timings: dict[str, list[float]] = {
+            "grounded (model call)": [],
+            "answer cache hit": [],
+            "nothing relevant": [],
+            "chit-chat": [],
+            "GET /v1/keys (floor)": [],
+        }
+        sent = 0
 
-            async def timed(kind: str, question: str = "") -> None:
-                nonlocal sent
-                sent += 1
-                if sent % 200 == 0:
-                    clock.advance(3600)  # a new hour: stay under the plan's and the burst limits
-                    # ... which also expires the cached answer (ANSWER_TTL_S is an hour): cache it again.
-                    (await client.post("/v1/answer", json={"question": repeated})).raise_for_status()
-                began = time.perf_counter()
-                if kind.startswith("GET"):
-                    (await client.get("/v1/keys")).raise_for_status()
-                    timings[kind].append((time.perf_counter() - began) * 1000)
-                    return
-                reply = await client.post("/v1/answer", json={"question": question})
-                elapsed = (time.perf_counter() - began) * 1000
-                reply.raise_for_status()
-                body = reply.json()
-                expected = {
-                    "grounded (model call)": lambda: bool(body["citations"]) and not body["cached"],
-                    "answer cache hit": lambda: body["cached"],
-                    "nothing relevant": lambda: body["model"] is None and body["intent"] == "question",
-                    "chit-chat": lambda: body["intent"] == "chit_chat",
-                }[kind]
-                if not expected():
-                    raise SystemExit(f"{kind}: unexpected reply {body}")
-                timings[kind].append(elapsed)
+        async def timed(kind: str, question: str = "") -> None:
+            nonlocal sent
+            sent += 1
+            if sent % 200 == 0:
+                clock.advance(3600)  # a new hour: stay under the plan's and the burst limits
+                # ... which also expires the cached answer (ANSWER_TTL_S is an hour): cache it again.
+                (await client.post("/v1/answer", json={"question": repeated})).raise_for_status()
+            began = time.perf_counter()
+            if kind.startswith("GET"):
+                (await client.get("/v1/keys")).raise_for_status()
+                timings[kind].append((time.perf_counter() - began) * 1000)
+                return
+            reply = await client.post("/v1/answer", json={"question": question})
+            elapsed = (time.perf_counter() - began) * 1000
+            reply.raise_for_status()
+            body = reply.json()
+            expected = {
+                "grounded (model call)": lambda: bool(body["citations"]) and not body["cached"],
+                "answer cache hit": lambda: body["cached"],
+                "nothing relevant": lambda: body["model"] is None and body["intent"] == "question",
+                "chit-chat": lambda: body["intent"] == "chit_chat",
+            }[kind]
+            if not expected():
+                raise SystemExit(f"{kind}: unexpected reply {body}")
+            timings[kind].append(elapsed)
 
-            repeated = "How does the rocket nozzle make thrust?"
-            await client.post("/v1/answer", json={"question": repeated})  # now cached
-            for n in range(runs):
-                fresh = f"How do {WORDS[n % len(WORDS)]} and {WORDS[(n * 5 + 1) % len(WORDS)]} work? ({n})"
-                await timed("grounded (model call)", fresh)
-                await timed("answer cache hit", repeated)
-                await timed("nothing relevant", "What is the capital city of Mars?")
-                await timed("chit-chat", "thanks!")
-                await timed("GET /v1/keys (floor)")
-            await client.aclose()
-        finally:
-            get_app().dependency_overrides.pop(get_clock, None)
-            await stack.stop()
-            stack.close()
+        repeated = "How does the rocket nozzle make thrust?"
+        await client.post("/v1/answer", json={"question": repeated})  # now cached
+        for n in range(runs):
+            fresh = f"How do {WORDS[n % len(WORDS)]} and {WORDS[(n * 5 + 1) % len(WORDS)]} work? ({n})"
+            await timed("grounded (model call)", fresh)
+            await timed("answer cache hit", repeated)
+            await timed("nothing relevant", "What is the capital city of Mars?")
+            await timed("chit-chat", "thanks!")
+            await timed("GET /v1/keys (floor)")
 
     print(f"POST /v1/answer, {docs} documents, {runs} runs each, Python {sys.version.split()[0]}\n")
     print("| request | p50 ms | p95 ms | p99 ms | mean ms |")

@@ -18,18 +18,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-import httpx
-from edgerag.store.tenants import TenantStore
-from edgerag_local.core.clock import ManualClock
+from _stack import bench_stack
 from edgerag_local.evaluation import load_beir
-from edgerag_local.runtime.stack import open_stack
-from gateway.app import get_app
-from gateway.deps import get_clock
 
 ROOT = Path(__file__).resolve().parents[1]
 DATASET = ROOT.parent / "shared" / "datasets" / "scifact-train"
@@ -44,76 +38,55 @@ async def main(docs: int, sizes: list[int]) -> None:
         if len(wanted) >= docs:
             break
         wanted.setdefault(doc, None)
-    with tempfile.TemporaryDirectory() as tmp:
-        clock = ManualClock()
-        stack = open_stack(ROOT, state_dir=Path(tmp) / "state", clock=clock)
-        get_app().dependency_overrides[get_clock] = lambda: clock
-        try:
-            env = stack.workers["gateway"].env
-            store = TenantStore(env.DB)
-            tenant = await store.create_tenant("bench", "enterprise")
-            key = (await store.issue_key(tenant.id, "bench", "admin")).plaintext
-            client = httpx.AsyncClient(
-                transport=httpx.ASGITransport(app=stack.asgi("gateway")),
-                base_url="http://bench",
-                headers={"authorization": f"Bearer {key}"},
-                timeout=600,
-            )
-            ids: dict[str, str] = {}
-            items = list(wanted)
-            for start in range(0, len(items), 100):
-                part = items[start : start + 100]
-                batch = [{"title": corpus[d].title or d, "text": corpus[d].text} for d in part]
-                reply = await client.post("/v1/documents/batch", json={"documents": batch})
+    async with bench_stack("enterprise", "admin", http_timeout_s=600) as bench:
+        stack, client = bench.stack, bench.client
+        ids: dict[str, str] = {}
+        items = list(wanted)
+        for start in range(0, len(items), 100):
+            part = items[start : start + 100]
+            batch = [{"title": corpus[d].title or d, "text": corpus[d].text} for d in part]
+            reply = await client.post("/v1/documents/batch", json={"documents": batch})
+            reply.raise_for_status()
+            ids.update(zip(part, (doc["id"] for doc in reply.json()["documents"]), strict=True))
+        await stack.drain_queues()
+
+        def body(size: int, modes: tuple[str, ...]) -> dict[str, Any]:
+            return {
+                "modes": list(modes),
+                "queries": [
+                    {
+                        "id": q,
+                        "query": queries[q],
+                        "judgements": [{"document_id": ids[d], "relevance": g} for d, g in qrels[q].items()],
+                    }
+                    for q in chosen[:size]
+                ],
+            }
+
+        # Warm up (model loading, first-use costs) with a small run in every mode.
+        (
+            await client.post("/v1/evaluations", json=body(5, ("keyword", "vector", "hybrid_rerank")))
+        ).raise_for_status()
+        print(f"{len(wanted)} SciFact documents; times of one POST /v1/evaluations\n")
+        print(
+            "| queries | modes | searches | wall s | CPU s | CPU ms / search | nDCG@10 | rerank fallbacks |"
+        )
+        print("|---:|---|---:|---:|---:|---:|---:|---:|")
+        for size in sizes:
+            for modes in RUNS:
+                if size * len(modes) > 400:
+                    continue
+                wall, cpu = time.perf_counter(), time.process_time()
+                reply = await client.post("/v1/evaluations", json=body(size, modes))
+                wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
                 reply.raise_for_status()
-                ids.update(zip(part, (doc["id"] for doc in reply.json()["documents"]), strict=True))
-            await stack.drain_queues()
-
-            def body(size: int, modes: tuple[str, ...]) -> dict[str, Any]:
-                return {
-                    "modes": list(modes),
-                    "queries": [
-                        {
-                            "id": q,
-                            "query": queries[q],
-                            "judgements": [
-                                {"document_id": ids[d], "relevance": g} for d, g in qrels[q].items()
-                            ],
-                        }
-                        for q in chosen[:size]
-                    ],
-                }
-
-            # Warm up (model loading, first-use costs) with a small run in every mode.
-            (
-                await client.post("/v1/evaluations", json=body(5, ("keyword", "vector", "hybrid_rerank")))
-            ).raise_for_status()
-            print(f"{len(wanted)} SciFact documents; times of one POST /v1/evaluations\n")
-            print(
-                "| queries | modes | searches | wall s | CPU s | CPU ms / search | nDCG@10 "
-                "| rerank fallbacks |"
-            )
-            print("|---:|---|---:|---:|---:|---:|---:|---:|")
-            for size in sizes:
-                for modes in RUNS:
-                    if size * len(modes) > 400:
-                        continue
-                    wall, cpu = time.perf_counter(), time.process_time()
-                    reply = await client.post("/v1/evaluations", json=body(size, modes))
-                    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-                    reply.raise_for_status()
-                    run = reply.json()
-                    ndcg = " / ".join(f"{run['summary'][mode]['ndcg@10']:.4f}" for mode in modes)
-                    searches = size * len(modes)
-                    print(
-                        f"| {size} | {' + '.join(modes)} | {searches} | {wall:.2f} | {cpu:.2f} |"
-                        f" {cpu * 1000 / searches:.1f} | {ndcg} | {run['rerank_fallbacks']} |"
-                    )
-            await client.aclose()
-        finally:
-            get_app().dependency_overrides.pop(get_clock, None)
-            await stack.stop()
-            stack.close()
+                run = reply.json()
+                ndcg = " / ".join(f"{run['summary'][mode]['ndcg@10']:.4f}" for mode in modes)
+                searches = size * len(modes)
+                print(
+                    f"| {size} | {' + '.join(modes)} | {searches} | {wall:.2f} | {cpu:.2f} |"
+                    f" {cpu * 1000 / searches:.1f} | {ndcg} | {run['rerank_fallbacks']} |"
+                )
 
 
 if __name__ == "__main__":

@@ -23,16 +23,10 @@ import argparse
 import asyncio
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-import httpx
-from edgerag.store.tenants import TenantStore
-from edgerag_local.core.clock import ManualClock
-from edgerag_local.runtime.stack import open_stack
-from gateway.app import get_app
-from gateway.deps import get_clock
+from _stack import bench_stack
 
 ROOT = Path(__file__).resolve().parents[1]
 WORDS = (
@@ -52,64 +46,47 @@ def _doc(n: int) -> str:
 
 
 async def main(runs: int, docs: int) -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        clock = ManualClock()
-        stack = open_stack(ROOT, state_dir=Path(tmp) / "state", clock=clock)
-        get_app().dependency_overrides[get_clock] = lambda: clock
-        try:
-            env = stack.workers["gateway"].env
-            store = TenantStore(env.DB)
-            tenant = await store.create_tenant("bench", "standard")
-            key = (await store.issue_key(tenant.id, "bench", "read write admin")).plaintext
-            client = httpx.AsyncClient(
-                transport=httpx.ASGITransport(app=stack.asgi("gateway")),
-                base_url="http://bench",
-                headers={"authorization": f"Bearer {key}"},
-            )
-            for n in range(docs):
-                answer = await client.post("/v1/documents", json={"title": f"Doc {n}", "text": _doc(n)})
-                answer.raise_for_status()
-            await stack.drain_queues()
+    async with bench_stack("standard", "read write admin") as bench:
+        stack, clock, client = bench.stack, bench.clock, bench.client
+        for n in range(docs):
+            answer = await client.post("/v1/documents", json={"title": f"Doc {n}", "text": _doc(n)})
+            answer.raise_for_status()
+        await stack.drain_queues()
 
-            timings: dict[str, list[float]] = {
-                "uncached": [],
-                "embedding hit": [],
-                "result hit": [],
-                "GET /v1/keys (floor)": [],
-            }
-            sent = 0
+        timings: dict[str, list[float]] = {
+            "uncached": [],
+            "embedding hit": [],
+            "result hit": [],
+            "GET /v1/keys (floor)": [],
+        }
+        sent = 0
 
-            async def timed(kind: str, body: dict[str, object]) -> None:
-                nonlocal sent
-                sent += 1
-                if sent % 500 == 0:
-                    clock.advance(60)  # stay under the per-minute burst limit
-                began = time.perf_counter()
-                if kind.startswith("GET"):
-                    (await client.get("/v1/keys")).raise_for_status()
-                    timings[kind].append((time.perf_counter() - began) * 1000)
-                    return
-                answer = await client.post("/v1/search", json=body)
-                elapsed = (time.perf_counter() - began) * 1000
-                answer.raise_for_status()
-                expected = kind == "result hit"
-                if answer.json()["cached"] is not expected:
-                    raise SystemExit(f"{kind}: cached={answer.json()['cached']}")
-                timings[kind].append(elapsed)
+        async def timed(kind: str, body: dict[str, object]) -> None:
+            nonlocal sent
+            sent += 1
+            if sent % 500 == 0:
+                clock.advance(60)  # stay under the per-minute burst limit
+            began = time.perf_counter()
+            if kind.startswith("GET"):
+                (await client.get("/v1/keys")).raise_for_status()
+                timings[kind].append((time.perf_counter() - began) * 1000)
+                return
+            answer = await client.post("/v1/search", json=body)
+            elapsed = (time.perf_counter() - began) * 1000
+            answer.raise_for_status()
+            expected = kind == "result hit"
+            if answer.json()["cached"] is not expected:
+                raise SystemExit(f"{kind}: cached={answer.json()['cached']}")
+            timings[kind].append(elapsed)
 
-            repeated = {"query": "rocket engine thrust", "top_k": 10}
-            await client.post("/v1/search", json=repeated)  # warm: the result is now cached
-            for n in range(runs):
-                query = f"{WORDS[n % len(WORDS)]} {WORDS[(n * 5 + 1) % len(WORDS)]} q{n}"
-                await timed("uncached", {"query": query, "top_k": 10})
-                await timed("embedding hit", {"query": query, "top_k": 11 + n % 80})
-                await timed("result hit", repeated)
-                await timed("GET /v1/keys (floor)", {})
-            await client.aclose()
-        finally:
-            get_app().dependency_overrides.pop(get_clock, None)
-            await stack.stop()
-            stack.close()
+        repeated = {"query": "rocket engine thrust", "top_k": 10}
+        await client.post("/v1/search", json=repeated)  # warm: the result is now cached
+        for n in range(runs):
+            query = f"{WORDS[n % len(WORDS)]} {WORDS[(n * 5 + 1) % len(WORDS)]} q{n}"
+            await timed("uncached", {"query": query, "top_k": 10})
+            await timed("embedding hit", {"query": query, "top_k": 11 + n % 80})
+            await timed("result hit", repeated)
+            await timed("GET /v1/keys (floor)", {})
 
     print(f"POST /v1/search (hybrid), {docs} documents, {runs} runs each, Python {sys.version.split()[0]}\n")
     print("| request | p50 ms | p95 ms | p99 ms | mean ms |")
