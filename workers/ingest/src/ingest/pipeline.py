@@ -151,6 +151,8 @@ async def ingest_document(env: Any, settings: IngestSettings, message: IngestMes
         cursor = raised
 
     await _embed_and_index(env, settings, message, document, chunks, chunking, progress)
+    if planned.resume is not None:
+        await progress.flush()  # a slice ends: pollers see how far the document got
     progress.finish()
     if planned.resume is None:
         won = await staging.finish(

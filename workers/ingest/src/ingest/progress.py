@@ -8,8 +8,14 @@ milliseconds of every stage, summed over the run's slices (``timings`` passed in
 slices'). ``ready`` and ``failed`` are written by the store in the same batch as the chunks swap or
 the cleanup, never here.
 
-Writes are one small UPDATE per stage change or per reported step (one per embedding or upsert batch),
-so reporting costs a few D1 calls per document. To add a stage: add it to the CHECK in a migration, to
+Writes are one small UPDATE, at most one per :data:`MIN_WRITE_INTERVAL_S`: the first stage is always
+written, later stage changes and steps (one per embedding or upsert batch) only once that long has
+passed since the last write, and at the end of every slice (:meth:`Progress.flush`). A client
+polling a large document sees it move every half second or so; a small one (done in milliseconds)
+costs one progress write instead of six, each a D1 round trip at the edge. Nothing is lost: the
+final stage, counts and timings are written with ``ready``.
+
+To add a stage: add it to the CHECK in a migration, to
 ``edgerag.store.documents.Stage``, and call :meth:`Progress.stage` where it starts.
 """
 
@@ -20,7 +26,9 @@ from collections.abc import Callable
 
 from edgerag.store.documents import DocumentStore, Stage
 
-__all__ = ["Progress"]
+__all__ = ["MIN_WRITE_INTERVAL_S", "Progress"]
+
+MIN_WRITE_INTERVAL_S = 0.5
 
 
 class Progress:
@@ -33,6 +41,7 @@ class Progress:
         *,
         base: int = 0,
         timings: dict[str, float] | None = None,
+        min_interval_s: float = MIN_WRITE_INTERVAL_S,
     ) -> None:
         self._store = store
         self._tenant_id = tenant_id
@@ -45,6 +54,9 @@ class Progress:
         self.timings: dict[str, float] = dict(timings or {})
         self.done = base
         self.total = base
+        self._min_interval_s = min_interval_s
+        self._last_write: float | None = None
+        self.writes = 0
 
     def _add(self, name: str, seconds: float) -> None:
         self.timings[name] = round(self.timings.get(name, 0.0) + seconds * 1000, 2)
@@ -54,8 +66,13 @@ class Progress:
             self._add(f"{self._stage}_ms", self._clock() - self._began)
             self._stage = None
 
-    async def _write(self) -> None:
+    async def _write(self, *, force: bool = False) -> None:
         assert self._stage is not None
+        now = self._clock()
+        if not force and self._last_write is not None and now - self._last_write < self._min_interval_s:
+            return
+        self._last_write = now
+        self.writes += 1
         await self._store.set_progress(
             self._tenant_id, self._document_id, self._stage, self.done, self.total, self.timings
         )
@@ -70,6 +87,11 @@ class Progress:
     async def advance(self, units: int) -> None:
         self.done = min(self.total, self.done + units)
         await self._write()
+
+    async def flush(self) -> None:
+        """Write the current stage and counts now, however recent the last write (a slice's end)."""
+        if self._stage is not None:
+            await self._write(force=True)
 
     def finish(self) -> None:
         """Record the last stage's time and add this slice's run time to ``total_ms``; the caller
