@@ -144,3 +144,41 @@ def test_a_cache_is_for_one_tenant() -> None:
         TenantCache(RecordingKV(), "", UsageCounters())
     with pytest.raises(ValueError):
         TenantCache(RecordingKV(), "a/b", UsageCounters())
+
+
+async def test_embeddings_are_stored_as_float32_and_a_miss_returns_what_a_hit_will() -> None:
+    kv = RecordingKV()
+    cache = TenantCache(kv, "tnt_a", UsageCounters())
+    vector = [0.1, -0.2, 1e-3, 0.3333333333]
+    returned = await cache.put_embedding("m", "hello", vector)
+    [(key, _)] = kv.puts
+    stored = json.loads(kv.data[key])["v"]
+    assert set(stored) == {"f32"} and len(stored["f32"]) < 4 * 4 * 2  # base64 of 4 float32s
+    hit = await cache.get_embedding("m", "hello")
+    assert hit == returned and returned != vector
+    assert all(abs(a - b) < 1e-7 for a, b in zip(returned, vector, strict=True))
+    inner = CountingEmbedder()
+    embedder = CachedEmbedder(inner, TenantCache(RecordingKV(), "tnt_a", UsageCounters()))
+    assert await embedder.embed_one("a text") == await embedder.embed_one("a text")
+    assert inner.calls == ["a text"]
+
+
+async def test_old_list_entries_still_read_and_unencodable_vectors_are_not_cached() -> None:
+    kv = RecordingKV()
+    cache = TenantCache(kv, "tnt_a", UsageCounters())
+    kv.data[cache.embedding_key("m", "old")] = json.dumps({"v": [0.5, 1, -2.25]})
+    assert await cache.get_embedding("m", "old") == [0.5, 1.0, -2.25]
+    for bad in ([float("nan"), 1.0], [1e300], []):
+        assert await cache.put_embedding("m", "bad", bad) == bad
+    assert kv.puts == []
+
+
+@pytest.mark.parametrize(
+    "f32",
+    ["not base64!", "", "AAA", "AAAAAAA=", 7, None, "AADAfw=="],  # 5 bytes; "AADAfw==": a NaN
+)
+async def test_a_damaged_float32_entry_is_a_miss(f32: Any) -> None:
+    kv = RecordingKV()
+    cache = TenantCache(kv, "tnt_a", UsageCounters())
+    kv.data[cache.embedding_key("m", "x")] = json.dumps({"v": {"f32": f32}})
+    assert await cache.get_embedding("m", "x") is None

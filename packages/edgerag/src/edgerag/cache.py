@@ -6,7 +6,11 @@ tenant's entry by choosing a key.
 
 * **Query embeddings** (:meth:`TenantCache.get_embedding`): ``tenants/<t>/embeddings/<model>/<sha256>``
   of the exact text sent to the model. A model's embedding of a text never changes, so the TTL is long
-  (:data:`EMBEDDING_TTL_S`) and nothing invalidates it.
+  (:data:`EMBEDDING_TTL_S`) and nothing invalidates it. The vector is stored as little-endian float32
+  in base64 (``{"f32": "..."}``): encoding and decoding it costs ~0.02 ms, against ~0.5 ms to write
+  768 floats as JSON and ~0.3 ms to parse them, on every search. Vectorize compares float32 vectors,
+  so the rounding changes no result; :class:`CachedEmbedder` returns the rounded vector on a miss
+  too, so a hit and a miss search with the same vector. Entries written as a JSON list still read.
 * **Search results** and **answers** (:meth:`TenantCache.get_json` with ``kind`` ``"search"`` or
   ``"answer"``): ``tenants/<t>/<kind>/g<generation>/<sha256 of the canonical request>``. The
   generation is a per-tenant number in D1 (``cache_generations``, migration 0007) that triggers bump
@@ -31,9 +35,13 @@ everything the value depends on, and choose a TTL of at least :data:`MIN_TTL_S`.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import json
 import logging
+import math
+import struct
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -63,6 +71,30 @@ _KINDS = frozenset({"search", "answer"})
 
 def _sha256(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _pack_f32(vector: Sequence[float]) -> str | None:
+    """``vector`` as little-endian float32 in base64, or None when it cannot be (non-finite, too large)."""
+    if not vector or not all(isinstance(x, (int, float)) and math.isfinite(x) for x in vector):
+        return None
+    try:
+        packed = struct.pack(f"<{len(vector)}f", *vector)
+    except (struct.error, OverflowError, TypeError):
+        return None
+    return base64.b64encode(packed).decode("ascii")
+
+
+def _unpack_f32(text: Any) -> list[float] | None:
+    if not isinstance(text, str):
+        return None
+    try:
+        raw = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    if not raw or len(raw) % 4:
+        return None
+    values = list(struct.unpack(f"<{len(raw) // 4}f", raw))
+    return values if all(math.isfinite(x) for x in values) else None
 
 
 def canonical(parts: Mapping[str, Any]) -> str:
@@ -132,17 +164,28 @@ class TenantCache:
 
     async def get_embedding(self, model: str, text: str) -> list[float] | None:
         stored = await self._get(self.embedding_key(model, text))
-        vector = stored.get("v") if isinstance(stored, dict) else None
-        ok = (
-            isinstance(vector, list)
-            and len(vector) > 0
-            and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in vector)
-        )
-        self._count("embedding", ok)
-        return [float(x) for x in vector] if ok else None  # type: ignore[union-attr]
+        value = stored.get("v") if isinstance(stored, dict) else None
+        vector: list[float] | None = None
+        if isinstance(value, dict):
+            vector = _unpack_f32(value.get("f32"))
+        elif (
+            isinstance(value, list)
+            and len(value) > 0
+            and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in value)
+        ):  # written as a JSON list (before the float32 encoding)
+            vector = [float(x) for x in value]
+        self._count("embedding", vector is not None)
+        return vector
 
-    async def put_embedding(self, model: str, text: str, vector: Sequence[float]) -> None:
-        await self._put(self.embedding_key(model, text), list(vector), EMBEDDING_TTL_S)
+    async def put_embedding(self, model: str, text: str, vector: Sequence[float]) -> list[float]:
+        """Cache ``vector``; returns it as a later hit will (rounded to float32), or unchanged when it
+        cannot be encoded (then nothing is cached)."""
+        packed = _pack_f32(vector)
+        if packed is None:
+            return list(vector)
+        await self._put(self.embedding_key(model, text), {"f32": packed}, EMBEDDING_TTL_S)
+        rounded = _unpack_f32(packed)
+        return rounded if rounded is not None else list(vector)
 
 
 class CachedEmbedder:
@@ -163,5 +206,4 @@ class CachedEmbedder:
         if cached is not None:
             return cached
         vector: list[float] = await self._embedder.embed_one(text)
-        await self._cache.put_embedding(self.model, text, vector)
-        return vector
+        return await self._cache.put_embedding(self.model, text, vector)
