@@ -355,11 +355,13 @@ async def hybrid_search(
     # still overlaps with it. ``ranked`` keeps the keyword-then-vector order fusion has always seen.
     retrievers = {"vector": vector, "keyword": keyword}
     names = [name for name in retrievers if request.mode in ("hybrid", name)]
-    found = dict(zip(names, await _all([retrievers[name]() for name in names]), strict=True))
-    ranked = {name: found[name] for name in ("keyword", "vector") if name in found}
+    found: dict[str, list[str]] = dict(
+        zip(names, await _all([retrievers[name]() for name in names]), strict=True)
+    )
+    ranked: dict[str, list[str]] = {name: found[name] for name in ("keyword", "vector") if name in found}
     timings["retrieve_ms"] = (time.perf_counter() - began) * 1000
     t = time.perf_counter()
-    active = {name: weights[name] for name in ranked}
+    active: dict[str, float] = {name: weights[name] for name in ranked}
     if request.mode != "hybrid" or not any(active.values()):
         active = {name: 1.0 for name in ranked}
     top_n = request.rerank_top_n if reranker is not None else 0
