@@ -170,10 +170,25 @@ async def list_messages(
     return MessageList(messages=[Message.of(m) for m in page], next_cursor=next_cursor)
 
 
+# One server-sent event as a client's SSE parser yields it (the event name and its data line, JSON
+# text), which is also how schemathesis validates a text/event-stream response event by event.
+_SSE_EVENT_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "event": {
+            "type": "string",
+            "description": "sources, token, tool_call, tool_result, then done or error",
+        },
+        "data": {"type": "string", "description": "the event's JSON payload"},
+        "id": {"type": "string"},
+        "retry": {"type": "integer"},
+    },
+    "required": ["data"],
+}
 _SSE_RESPONSE = {
     "description": "With Accept: text/event-stream (or stream: true): the answer as server-sent events "
     "(sources, token..., tool_call/tool_result, then done or error; see the chat guide)",
-    "content": {"text/event-stream": {"schema": {"type": "string"}}},
+    "content": {"text/event-stream": {"schema": _SSE_EVENT_SCHEMA}},
 }
 
 
@@ -189,7 +204,7 @@ def _wants_stream(body: SendMessage, request: Request) -> bool:
         200: {
             "model": Message,
             "description": "The assistant's answer, stored (JSON), or the event stream",
-            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+            "content": {"text/event-stream": {"schema": _SSE_EVENT_SCHEMA}},
         },
         **problems(400, 401, 402, 403, 404, 413, 422, 429, 502, 503),
         **_504,
