@@ -215,6 +215,24 @@ async def search_latency(client: httpx.AsyncClient, queries: list[str], concurre
     return samples
 
 
+async def latency_runs(client: httpx.AsyncClient, n: int) -> tuple[list[float], list[float]]:
+    """A warm-up, then ``n`` searches at concurrency 1 and ``n`` at concurrency 8, each with queries no
+    earlier search sent (a repeated query would be a result-cache hit)."""
+    texts = list(dict.fromkeys(json.loads(line)["text"] for line in (DATASET / "queries.jsonl").open()))
+    await search_latency(client, texts[:10], 1)
+    c1 = await search_latency(client, texts[10 : 10 + n], 1)
+    c8 = await search_latency(client, texts[10 + n : 10 + 2 * n], 8)
+    return c1, c8
+
+
+def stop_stack(process: subprocess.Popen[str]) -> None:
+    process.send_signal(signal.SIGINT)
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
 def pct(samples: list[float], q: float) -> float:
     ordered = sorted(samples)
     return ordered[min(len(ordered) - 1, int(len(ordered) * q))]
@@ -226,10 +244,6 @@ async def run(args: argparse.Namespace) -> list[tuple[str, str]]:
         docs, chosen = judged_subset(args.judged_queries, args.distractors)
     else:
         docs = load_corpus(args.limit)
-    # Distinct queries for the warm-up and each latency run: a repeated query would be a cache hit.
-    texts = list(dict.fromkeys(json.loads(line)["text"] for line in (DATASET / "queries.jsonl").open()))
-    n = args.queries
-    warm_up, queries, queries_c8 = texts[:10], texts[10 : 10 + n], texts[10 + n : 10 + 2 * n]
     state: Path = args.state
     shutil.rmtree(state, ignore_errors=True)  # a fresh stack: nothing ingested before the clock starts
     port = free_port()
@@ -252,16 +266,10 @@ async def run(args: argparse.Namespace) -> list[tuple[str, str]]:
             (state / "embeddings").write_text(args.embeddings)
             if chosen is not None:
                 (state / "queries.json").write_text(json.dumps(chosen))
-            await search_latency(client, warm_up, 1)
-            c1 = await search_latency(client, queries, 1)
-            c8 = await search_latency(client, queries_c8, 8)
+            c1, c8 = await latency_runs(client, args.queries)
         peak = peak_rss_mib(process.pid)
     finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        stop_stack(process)
     return [
         ("embedding model behind the bge ids", args.embeddings),
         (
@@ -292,9 +300,6 @@ async def run(args: argparse.Namespace) -> list[tuple[str, str]]:
 async def search_only(args: argparse.Namespace) -> list[tuple[str, str]]:
     """Search latency over HTTP on a corpus ingested before (``--state``), left as it was: the stack
     runs on a copy without its KV (so no result or embedding is cached yet)."""
-    texts = list(dict.fromkeys(json.loads(line)["text"] for line in (DATASET / "queries.jsonl").open()))
-    n = args.queries
-    warm_up, queries, queries_c8 = texts[:10], texts[10 : 10 + n], texts[10 + n : 10 + 2 * n]
     embeddings = (args.state / "embeddings").read_text().strip()
     with tempfile.TemporaryDirectory() as tmp:
         state = Path(tmp) / "state"
@@ -307,15 +312,9 @@ async def search_only(args: argparse.Namespace) -> list[tuple[str, str]]:
             async with httpx.AsyncClient(
                 base_url=base, headers={"authorization": f"Bearer {key}"}, timeout=120
             ) as client:
-                await search_latency(client, warm_up, 1)
-                c1 = await search_latency(client, queries, 1)
-                c8 = await search_latency(client, queries_c8, 8)
+                c1, c8 = await latency_runs(client, args.queries)
         finally:
-            process.send_signal(signal.SIGINT)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
+            stop_stack(process)
     return [
         ("embedding model behind the bge ids", embeddings),
         ("search latency, concurrency 1 (p50 / p95)", f"{pct(c1, 0.5):.1f} / {pct(c1, 0.95):.1f} ms"),

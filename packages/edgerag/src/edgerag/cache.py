@@ -73,15 +73,14 @@ def _sha256(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def _pack_f32(vector: Sequence[float]) -> str | None:
-    """``vector`` as little-endian float32 in base64, or None when it cannot be (non-finite, too large)."""
+def _pack_f32(vector: Sequence[float]) -> bytes | None:
+    """``vector`` as little-endian float32, or None when it cannot be (empty, non-finite, too large)."""
     if not vector or not all(isinstance(x, (int, float)) and math.isfinite(x) for x in vector):
         return None
     try:
-        packed = struct.pack(f"<{len(vector)}f", *vector)
+        return struct.pack(f"<{len(vector)}f", *vector)
     except (struct.error, OverflowError, TypeError):
         return None
-    return base64.b64encode(packed).decode("ascii")
 
 
 def _unpack_f32(text: Any) -> list[float] | None:
@@ -183,9 +182,9 @@ class TenantCache:
         packed = _pack_f32(vector)
         if packed is None:
             return list(vector)
-        await self._put(self.embedding_key(model, text), {"f32": packed}, EMBEDDING_TTL_S)
-        rounded = _unpack_f32(packed)
-        return rounded if rounded is not None else list(vector)
+        encoded = base64.b64encode(packed).decode("ascii")
+        await self._put(self.embedding_key(model, text), {"f32": encoded}, EMBEDDING_TTL_S)
+        return list(struct.unpack(f"<{len(vector)}f", packed))
 
 
 class CachedEmbedder:
